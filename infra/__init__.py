@@ -1,0 +1,1 @@
+"""The mlops environment stack: typed configuration, the Pulumi program and its tooling."""

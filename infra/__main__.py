@@ -1,0 +1,5 @@
+"""Entry point the Pulumi Python language host runs (`main: infra/` in Pulumi.yaml)."""
+
+from infra.program import main
+
+main()

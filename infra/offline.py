@@ -1,0 +1,210 @@
+"""Run the Pulumi program offline, the way the Python language host runs it, and record what it
+declares.
+
+No Pulumi CLI, no cloud: Pulumi's own mock runtime stands in for the engine. Everything else is
+as in `pulumi up`: config is handed over as the CLI hands it (PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS
+environment variables, project-level config merged, `secure:` values replaced by placeholders),
+the working directory is the `main:` directory, and the program is `runpy.run_path(main)` inside
+`run_in_stack`. The recording keeps every resource's type, name, inputs and options (parent,
+protect, provider), and the stack outputs, as plain data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import runpy
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime.config as pulumi_config
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import set_root_resource
+from pulumi.runtime.stack import run_in_stack
+
+from infra.environment import PROJECT_FILE, _read_yaml, read_stack_config
+
+# What the offline engine answers for the one data source the program reads: the GKE cluster.
+FAKE_ENDPOINT = "203.0.113.10"
+FAKE_CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\noffline\n-----END CERTIFICATE-----\n").decode()
+GENERATED_SECRET = "offline-generated-secret"
+
+
+@dataclass
+class RecordedResource:
+    type: str
+    name: str
+    urn: str
+    inputs: dict[str, Any]
+    parent: str = ""
+    protect: bool = False
+    provider: str = ""
+    custom: bool = True
+    ignore_changes: list[str] = field(default_factory=list)
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return self.type.startswith("kubernetes:") and self.type != "pulumi:providers:kubernetes" and self.custom
+
+    @property
+    def kind(self) -> str:
+        return self.type.rsplit(":", 1)[-1]
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+    calls: list[tuple[str, dict[str, Any]]]
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def by_urn(self) -> dict[str, RecordedResource]:
+        return {r.urn: r for r in self.resources}
+
+    def kubernetes_objects(self) -> list[RecordedResource]:
+        return [r for r in self.resources if r.is_kubernetes_object]
+
+
+class ProgramError(Exception):
+    """The program stopped with an error the user must fix (a pulumi.RunError)."""
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        state = dict(args.inputs)
+        if args.typ == "gcp:container/nodePool:NodePool":
+            # Pulumi's auto-naming: logical name plus a random suffix.
+            state["name"] = f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:7]}"
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = GENERATED_SECRET
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        self.calls.append((args.token, dict(args.args)))
+        if args.token == "gcp:container/getCluster:getCluster":
+            return {
+                **args.args,
+                "endpoint": FAKE_ENDPOINT,
+                "masterAuths": [{"clusterCaCertificate": FAKE_CA, "clientCertificateConfigs": []}],
+            }, []
+        raise NotImplementedError(f"the offline run has no answer for data source {args.token}")
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: _Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.recorded.append(
+                RecordedResource(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    inputs=_plain(rpc.deserialize_properties(request.object)),
+                    parent=request.parent,
+                    protect=bool(request.protect),
+                    provider=request.provider,
+                    custom=bool(request.custom),
+                    ignore_changes=list(request.ignoreChanges),
+                )
+            )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        if "::pulumi:pulumi:Stack::" in request.urn:
+            self.stack_outputs = _plain(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+def _plain(value: Any) -> Any:
+    """Deserialized properties as plain JSON-like data (secrets unwrapped: mask before printing)."""
+    if isinstance(value, Mapping):
+        if rpc._special_sig_key in value and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return _plain(value.get("value"))
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    # The wire format has only doubles; the providers send whole numbers as integers.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def cli_config(root: Path, stack: str, overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, str], list[str]]:
+    """Config for a stack exactly as the Pulumi CLI hands it to the language host: every value a
+    string (structured values as JSON), project-level config merged, secrets as placeholders."""
+    values, secret_keys = read_stack_config(root, stack)
+    values.update(overrides or {})
+    encoded = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    return encoded, sorted(secret_keys)
+
+
+@contextmanager
+def _process_state(env: dict[str, str], cwd: Path) -> Iterator[None]:
+    saved_env = {k: os.environ.get(k) for k in env}
+    saved_cwd, saved_argv = os.getcwd(), list(sys.argv)
+    os.environ.update(env)
+    try:
+        os.chdir(cwd)
+        yield
+    finally:
+        os.chdir(saved_cwd)
+        sys.argv = saved_argv
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_program(root: Path, stack: str, overrides: Mapping[str, Any] | None = None) -> ProgramRun:
+    """Run the project's program for `stack` under Pulumi's mock engine and record it.
+
+    `overrides` replace config values (as `--config key=value` would), for tests.
+    Raises ProgramError with the program's one-line messages when the configuration is invalid.
+    """
+    root = root.resolve()
+    project = _read_yaml(root / PROJECT_FILE, PROJECT_FILE)
+    main_dir = (root / str(project.get("main", "."))).resolve()
+    config, secret_keys = cli_config(root, stack, overrides)
+
+    mocks = _Mocks()
+    monitor = _RecordingMonitor(mocks)
+    env = {"PULUMI_CONFIG": json.dumps(config), "PULUMI_CONFIG_SECRET_KEYS": json.dumps(secret_keys)}
+    with _process_state(env, main_dir):
+        # One event loop for the whole run: set_mocks already schedules work on the current loop.
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        pulumi.runtime.set_mocks(mocks, project=str(project["name"]), stack=stack, preview=False, monitor=monitor)
+        # set_mocks makes a root stack of its own; the language host's run_in_stack makes the real one.
+        set_root_resource(None)
+        # As pulumi-language-python-exec does: read the config the CLI put in the environment.
+        pulumi_config.set_all_config(pulumi_config.get_config_env(), pulumi_config.get_config_secret_keys_env())
+        sys.argv = [str(main_dir)]
+        try:
+            loop.run_until_complete(run_in_stack(lambda: runpy.run_path(str(main_dir), run_name="__main__")))
+        except pulumi.RunError as exc:
+            raise ProgramError(str(exc)) from None
+        finally:
+            loop.close()
+            asyncio.set_event_loop(None)
+    return ProgramRun(stack=stack, resources=monitor.recorded, outputs=monitor.stack_outputs, calls=mocks.calls)
