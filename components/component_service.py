@@ -99,9 +99,7 @@ class ComponentService(pulumi.ComponentResource):
                         "labels": {**versioned, **selector},
                         # A change of environment config restarts the pods (env vars are read
                         # at start); app config changes arrive with the version's own ConfigMap.
-                        "annotations": {
-                            "mlops.dev/environment-config-hash": content_hash(args.environment_config)
-                        },
+                        "annotations": {"mlops.dev/environment-config-hash": content_hash(args.environment_config)},
                     },
                     "spec": _pod_spec(args, app_config_name),
                 },
@@ -148,7 +146,12 @@ def _pod_spec(args: ComponentServiceArgs, app_config_name: pulumi.Input[str]) ->
                 "name": "mlops-config",
                 "projected": {
                     "sources": [
-                        {"configMap": {"name": app_config_name, "items": [{"key": APP_CONFIG_KEY, "path": APP_CONFIG_KEY}]}},
+                        {
+                            "configMap": {
+                                "name": app_config_name,
+                                "items": [{"key": APP_CONFIG_KEY, "path": APP_CONFIG_KEY}],
+                            }
+                        },
                         {
                             "configMap": {
                                 "name": args.environment_config_map,
@@ -203,7 +206,10 @@ def _container(args: ComponentServiceArgs, app_config_name: pulumi.Input[str]) -
         {"name": "PORT", "value": str(args.port)},
         {"name": "MLOPS_APP_CONFIG_PATH", "value": f"{CONFIG_MOUNT}/{APP_CONFIG_KEY}"},
         {"name": "MLOPS_ENVIRONMENT_CONFIG_PATH", "value": f"{CONFIG_MOUNT}/{ENVIRONMENT_CONFIG_KEY}"},
-        {"name": "MLOPS_APP_CONFIG", "valueFrom": {"configMapKeyRef": {"name": app_config_name, "key": APP_CONFIG_KEY}}},
+        {
+            "name": "MLOPS_APP_CONFIG",
+            "valueFrom": {"configMapKeyRef": {"name": app_config_name, "key": APP_CONFIG_KEY}},
+        },
         {
             "name": "MLOPS_ENVIRONMENT_CONFIG",
             "valueFrom": {"configMapKeyRef": {"name": args.environment_config_map, "key": ENVIRONMENT_CONFIG_KEY}},

@@ -100,24 +100,22 @@ class Foundation(pulumi.ComponentResource):
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
             metadata=meta("mlops-allow-namespace-and-ingress"),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={}),
-                policy_types=["Ingress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels={})
-                            ),
-                            k8s.networking.v1.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": args.ingress_controller_namespace}
-                                )
-                            ),
+            spec={
+                "podSelector": {},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "from": [
+                            {"podSelector": {}},
+                            {
+                                "namespaceSelector": {
+                                    "matchLabels": {"kubernetes.io/metadata.name": args.ingress_controller_namespace}
+                                }
+                            },
                         ]
-                    )
+                    }
                 ],
-            ),
+            },
             opts=child,
         )
         self.register_outputs({"namespace": self.namespace_name})

@@ -61,11 +61,7 @@ class Routes(pulumi.ComponentResource):
                 },
                 spec={
                     "ingressClassName": args.class_name,
-                    **(
-                        {"tls": [{"hosts": [args.host], "secretName": args.tls_secret}]}
-                        if args.tls_secret
-                        else {}
-                    ),
+                    **({"tls": [{"hosts": [args.host], "secretName": args.tls_secret}]} if args.tls_secret else {}),
                     "rules": [
                         {
                             "host": args.host,
@@ -74,9 +70,7 @@ class Routes(pulumi.ComponentResource):
                                     {
                                         "path": f"{route.prefix}(/|$)(.*)",
                                         "pathType": "ImplementationSpecific",
-                                        "backend": {
-                                            "service": {"name": route.service, "port": {"number": route.port}}
-                                        },
+                                        "backend": {"service": {"name": route.service, "port": {"number": route.port}}},
                                     }
                                 ]
                             },

@@ -44,9 +44,7 @@ class WorkerGroup(pulumi.ComponentResource):
         else:
             sizing = {
                 "initial_node_count": args.min_size,
-                "autoscaling": gke.NodePoolAutoscalingArgs(
-                    min_node_count=args.min_size, max_node_count=args.max_size
-                ),
+                "autoscaling": gke.NodePoolAutoscalingArgs(min_node_count=args.min_size, max_node_count=args.max_size),
             }
             # The autoscaler owns the current size; initial_node_count is create-only and would
             # otherwise force a replacement of the pool on every drift.

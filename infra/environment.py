@@ -228,7 +228,11 @@ def load_catalogue(root: Path) -> dict[str, CatalogueComponent]:
             continue
         if component.name != path.stem:
             problems.append(
-                Problem(display, "name", f"'{component.name}' must match the file name: rename the file to {component.name}.yaml")
+                Problem(
+                    display,
+                    "name",
+                    f"'{component.name}' must match the file name: rename the file to {component.name}.yaml",
+                )
             )
             continue
         catalogue[component.name] = component
@@ -245,7 +249,9 @@ def read_stack_config(root: Path, stack: str) -> tuple[dict[str, Any], set[str]]
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError.one(display, "", "must be a mapping with a config: key")
-    unknown_top = [k for k in data if k not in ("config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment")]
+    unknown_top = [
+        k for k in data if k not in ("config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment")
+    ]
     if unknown_top:
         raise ConfigError.one(display, str(unknown_top[0]), "unknown top-level key: stack settings go under config:")
     project_raw = _read_yaml(root / PROJECT_FILE, PROJECT_FILE) or {}
@@ -312,19 +318,25 @@ def build_environment(
     _check_cluster(config, gcp_project, display, problems)
     if "mlops:api_key" in values and "mlops:api_key" not in secret_keys:
         problems.append(
-            Problem(display, "mlops:api_key", "is stored in plain text: run `pulumi config set --secret mlops:api_key <key>`")
+            Problem(
+                display,
+                "mlops:api_key",
+                "is stored in plain text: run `pulumi config set --secret mlops:api_key <key>`",
+            )
         )
     namespace = f"{project.name}-{stack}"
     if not DNS_LABEL.match(namespace) or len(namespace) > 63:
         problems.append(
-            Problem(display, "", f"namespace '{namespace}' (project-stack) is not a valid DNS label: shorten the stack name")
+            Problem(
+                display, "", f"namespace '{namespace}' (project-stack) is not a valid DNS label: shorten the stack name"
+            )
         )
     _check_worker_group_refs(config, project.settings, display, problems)
     components = _resolve_pins(config, project.settings, catalogue, display, problems)
     if not problems:
-        ends_chain = config.environment.promotes_to is None
+        _check_production(components, config.environment.promotes_to is None, display, problems)
         for component in components:
-            _check_component(component, config, ends_chain, display, problems)
+            _check_capacity(component, config, display, problems)
     if problems:
         raise ConfigError(problems)
     return Environment(
@@ -343,7 +355,11 @@ def _check_chain(root: Path, stack: str, config: StackConfig, display: str, prob
     if target is None:
         return
     if target == stack:
-        problems.append(Problem(display, "mlops:environment.promotes_to", "a stack cannot promote to itself: name the next environment"))
+        problems.append(
+            Problem(
+                display, "mlops:environment.promotes_to", "a stack cannot promote to itself: name the next environment"
+            )
+        )
     elif not (root / stack_file_name(target)).is_file():
         known = [s for s in list_stacks(root) if s != stack]
         problems.append(
@@ -359,7 +375,9 @@ def _check_chain(root: Path, stack: str, config: StackConfig, display: str, prob
 def _check_cluster(config: StackConfig, gcp_project: Any, display: str, problems: list[Problem]) -> None:
     if config.cluster.is_gke and not gcp_project:
         problems.append(
-            Problem(display, "gcp:project", "a GKE cluster needs the GCP project: set gcp:project or mlops:cluster.project")
+            Problem(
+                display, "gcp:project", "a GKE cluster needs the GCP project: set gcp:project or mlops:cluster.project"
+            )
         )
 
 
@@ -417,7 +435,12 @@ def _resolve_pins(
             continue
         if entry.type != pin.type:
             problems.append(
-                Problem(display, f"{key}.type", f"'{pin.name}' is {'an' if entry.type == 'app' else 'a'} {entry.type} in the catalogue: set type: {entry.type}")
+                Problem(
+                    display,
+                    f"{key}.type",
+                    f"'{pin.name}' is {'an' if entry.type == 'app' else 'a'} {entry.type} in the catalogue: "
+                    f"set type: {entry.type}",
+                )
             )
             continue
         version = entry.find_version(pin.version)
@@ -432,14 +455,15 @@ def _resolve_pins(
                 )
             )
             continue
-        resolved.append(ResolvedComponent(pin, entry, version, resolve_settings(project, config.settings, pin.settings)))
+        resolved.append(
+            ResolvedComponent(pin, entry, version, resolve_settings(project, config.settings, pin.settings))
+        )
     return resolved
 
 
 def _setting_key(component: ResolvedComponent, setting: str) -> tuple[str | None, str]:
+    """(file if not the stack file, key) where the component's setting gets its value."""
     source = component.settings[setting].source
-    if source == "component":
-        return None, f"mlops:components[{component.name}].settings.{setting}"
     if source == "environment":
         return None, f"mlops:settings.{setting}"
     if source == "project":
@@ -447,21 +471,36 @@ def _setting_key(component: ResolvedComponent, setting: str) -> tuple[str | None
     return None, f"mlops:components[{component.name}].settings.{setting}"
 
 
-def _check_component(
-    component: ResolvedComponent, config: StackConfig, ends_chain: bool, display: str, problems: list[Problem]
+def _check_production(
+    components: list[ResolvedComponent], ends_chain: bool, display: str, problems: list[Problem]
 ) -> None:
-    if ends_chain and component.replicas < 2:
-        file, key = _setting_key(component, "replicas")
-        origin = f" (inherited from {file})" if file else ""
+    """The end of the chain runs every component at least twice: one line per place to fix."""
+    if not ends_chain:
+        return
+    by_key: dict[str, list[ResolvedComponent]] = {}
+    for component in components:
+        if component.replicas < 2:
+            by_key.setdefault(_setting_key(component, "replicas")[1], []).append(component)
+    for key, offenders in by_key.items():
+        names = ", ".join(f"'{c.name}'" for c in offenders)
+        origin = offenders[0].settings["replicas"].source
+        where = "" if origin == "component" else f" ({origin} level{', Pulumi.yaml' if origin == 'project' else ''})"
+        fix = (
+            f"set {key}: 2 or more"
+            if origin == "component"
+            else f"set {key}: 2 or more, or a component-level replicas of 2 or more"
+        )
         problems.append(
             Problem(
                 display,
                 key,
-                f"'{component.name}' runs {component.replicas} replica{origin}; this stack ends the promotion chain "
-                f"(production: no mlops:environment.promotes_to) and needs replicas >= 2: set "
-                f"mlops:components[{component.name}].settings.replicas: 2 or more",
+                f"{names} would run {offenders[0].replicas} replica{where}; this stack ends the promotion chain "
+                f"(production: no mlops:environment.promotes_to) and needs replicas >= 2: {fix}",
             )
         )
+
+
+def _check_capacity(component: ResolvedComponent, config: StackConfig, display: str, problems: list[Problem]) -> None:
     group_name = component.worker_group
     group = config.worker_groups.get(group_name) if group_name else None
     if group is None or group.worker_type is None:
@@ -563,7 +602,11 @@ def _is_field_path(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[tuple[
         if not _looks_like_tag(item):
             kept.append(item)
     if kept and isinstance(current, type) and issubclass(current, BaseModel):
-        owner = current if loc and not isinstance(loc[-1], int) and loc[-1] not in (owner.model_fields if owner else {}) else owner
+        owner = (
+            current
+            if loc and not isinstance(loc[-1], int) and loc[-1] not in (owner.model_fields if owner else {})
+            else owner
+        )
     return tuple(kept), owner
 
 
@@ -593,10 +636,25 @@ def _is_mapping_type(annotation: Any) -> bool:
     return typing.get_origin(_unwrap(annotation)) is dict
 
 
-def _problems(exc: ValidationError, model: type[BaseModel], display: str, keyfn: Any, data: Any = None) -> list[Problem]:
+def _problems(
+    exc: ValidationError, model: type[BaseModel], display: str, keyfn: Any, data: Any = None
+) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
-    for error in exc.errors():
+    errors = exc.errors()
+    # A misspelt key shows up twice: as an unknown key and as the real key missing. Say it once.
+    unknown = {(tuple(e["loc"][:-1]), str(e["loc"][-1])) for e in errors if e["type"] == "extra_forbidden"}
+    errors = [
+        e
+        for e in errors
+        if not (
+            e["type"] == "missing"
+            and any(
+                parent == tuple(e["loc"][:-1]) and did_you_mean(key, [str(e["loc"][-1])]) for parent, key in unknown
+            )
+        )
+    ]
+    for error in errors:
         loc, _ = _is_field_path(model, tuple(error["loc"]))
         key = keyfn(loc, data)
         if key in seen:

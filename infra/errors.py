@@ -34,7 +34,7 @@ class ConfigError(Exception):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ' (did you mean 'x'?)' suffix when a close match exists, else ''."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 

@@ -111,7 +111,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded: list[RecordedResource] = []
         self.stack_outputs: dict[str, Any] = {}
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.recorded.append(
@@ -129,7 +129,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             )
         return response
 
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResourceOutputs(self, request: Any) -> Any:
         if "::pulumi:pulumi:Stack::" in request.urn:
             self.stack_outputs = _plain(rpc.deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)

@@ -72,9 +72,7 @@ class ClusterConfig(Strict):
                 "give either name and location (a GKE cluster) or kubeconfig_context (any cluster), not both"
             )
         if not gke and self.kubeconfig_context is None:
-            raise ValueError(
-                "name the cluster: name and location for GKE, or kubeconfig_context for kind/minikube"
-            )
+            raise ValueError("name the cluster: name and location for GKE, or kubeconfig_context for kind/minikube")
         if gke and (self.name is None or self.location is None):
             missing = "location" if self.location is None else "name"
             raise ValueError(f"a GKE cluster needs both name and location: add {missing}")
@@ -126,8 +124,7 @@ class WorkerGroupConfig(Strict):
             from infra.errors import did_you_mean, one_of
 
             raise ValueError(
-                f"unknown worker type '{value}'{did_you_mean(value, WORKER_TYPES)}; "
-                f"use one of: {one_of(WORKER_TYPES)}"
+                f"unknown worker type '{value}'{did_you_mean(value, WORKER_TYPES)}; use one of: {one_of(WORKER_TYPES)}"
             )
         return value
 

@@ -1,0 +1,71 @@
+"""Shared fixtures: a temporary copy of the project, and the offline engine that runs the program
+as the Pulumi language host runs it while recording every resource as plain data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pulumi.runtime.config as pulumi_config
+import pytest
+from pulumi.runtime.settings import set_root_resource
+from ruamel.yaml import YAML
+
+from infra.offline import ProgramRun, run_program
+
+REPO = Path(__file__).resolve().parent.parent
+COMMITTED_STACKS = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in REPO.glob("Pulumi.*.yaml"))
+# Target Kubernetes version for schema validation: a current GKE stable minor unless overridden.
+K8S_VERSION = os.environ.get("MLOPS_K8S_VERSION", "1.34.0")
+
+Runner = Callable[..., ProgramRun]
+
+
+@pytest.fixture(autouse=True)
+def offline_engine() -> Iterator[Runner]:
+    """Runs the program under Pulumi's mocks (recording type, name, inputs and options of every
+    resource) and leaves no runtime state behind for the next test."""
+
+    def run(root: Path, stack: str, overrides: dict[str, Any] | None = None) -> ProgramRun:
+        return run_program(root, stack, overrides)
+
+    yield run
+    set_root_resource(None)
+    pulumi_config.set_all_config({}, [])
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    """A throw-away copy of the repository's project files (the package stays installed where it is)."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for path in REPO.glob("Pulumi*.yaml"):
+        shutil.copy(path, root / path.name)
+    shutil.copytree(REPO / "config", root / "config")
+    shutil.copytree(REPO / "infra", root / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def load_yaml(path: Path) -> Any:
+    return YAML(typ="safe", pure=True).load(path.read_text())
+
+
+def edit_yaml(path: Path, change: Callable[[Any], None]) -> None:
+    """Load, change in place, write back (plain YAML: tests do not care about comments)."""
+    data = load_yaml(path)
+    change(data)
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    with path.open("w") as handle:
+        yaml.dump(data, handle)
+
+
+def stack_config(root: Path, stack: str) -> dict[str, Any]:
+    return load_yaml(root / f"Pulumi.{stack}.yaml")["config"]
+
+
+def edit_stack(root: Path, stack: str, change: Callable[[dict[str, Any]], None]) -> None:
+    edit_yaml(root / f"Pulumi.{stack}.yaml", lambda data: change(data["config"]))
