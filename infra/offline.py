@@ -50,6 +50,8 @@ class RecordedResource:
     provider: str = ""
     custom: bool = True
     ignore_changes: list[str] = field(default_factory=list)
+    # Top-level input keys whose values are (or contain) Pulumi secrets: mask them before printing.
+    secret_inputs: set[str] = field(default_factory=set)
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -66,6 +68,7 @@ class ProgramRun:
     resources: list[RecordedResource]
     outputs: dict[str, Any]
     calls: list[tuple[str, dict[str, Any]]]
+    secret_outputs: set[str] = field(default_factory=set)
 
     def of_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -110,36 +113,51 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
         self.stack_outputs: dict[str, Any] = {}
+        self.secret_outputs: set[str] = set()
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
+            raw = rpc.deserialize_properties(request.object)
             self.recorded.append(
                 RecordedResource(
                     type=request.type,
                     name=request.name,
                     urn=response.urn,
-                    inputs=_plain(rpc.deserialize_properties(request.object)),
+                    inputs=_plain(raw),
                     parent=request.parent,
                     protect=bool(request.protect),
                     provider=request.provider,
                     custom=bool(request.custom),
                     ignore_changes=list(request.ignoreChanges),
+                    secret_inputs={k for k, v in raw.items() if _has_secret(v)},
                 )
             )
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if "::pulumi:pulumi:Stack::" in request.urn:
-            self.stack_outputs = _plain(rpc.deserialize_properties(request.outputs))
+            raw = rpc.deserialize_properties(request.outputs)
+            self.stack_outputs = _plain(raw)
+            self.secret_outputs = {k for k, v in raw.items() if _has_secret(v)}
         return super().RegisterResourceOutputs(request)
+
+
+def _has_secret(value: Any) -> bool:
+    if rpc.is_rpc_secret(value):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_secret(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_secret(v) for v in value)
+    return False
 
 
 def _plain(value: Any) -> Any:
     """Deserialized properties as plain JSON-like data (secrets unwrapped: mask before printing)."""
     if isinstance(value, Mapping):
-        if rpc._special_sig_key in value and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return _plain(value.get("value"))
+        if rpc.is_rpc_secret(value):
+            return _plain(rpc.unwrap_rpc_secret(value))
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
@@ -207,4 +225,10 @@ def run_program(root: Path, stack: str, overrides: Mapping[str, Any] | None = No
         finally:
             loop.close()
             asyncio.set_event_loop(None)
-    return ProgramRun(stack=stack, resources=monitor.recorded, outputs=monitor.stack_outputs, calls=mocks.calls)
+    return ProgramRun(
+        stack=stack,
+        resources=monitor.recorded,
+        outputs=monitor.stack_outputs,
+        calls=mocks.calls,
+        secret_outputs=monitor.secret_outputs,
+    )

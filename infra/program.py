@@ -82,8 +82,10 @@ def api_key() -> pulumi.Output[str]:
     import pulumi_random
 
     generated = pulumi_random.RandomPassword("api-key", length=40, special=False)
-    pulumi.export("api_key", generated.result)
-    return generated.result
+    # Secret by construction (not only by the provider's schema), so it is never shown in clear.
+    key = pulumi.Output.secret(generated.result)
+    pulumi.export("api_key", key)
+    return key
 
 
 def deploy(env: Environment) -> None:

@@ -1,0 +1,76 @@
+"""The repository installs as a package; the program finds its files from the project root (the
+directory of Pulumi.yaml above its working directory), never from where the package lives."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import infra
+from infra.environment import find_project_root
+from infra.errors import ConfigError
+
+from .conftest import REPO, Runner, edit_yaml, load_yaml
+
+
+def test_project_file_runs_the_infra_program_in_a_virtualenv() -> None:
+    project = load_yaml(REPO / "Pulumi.yaml")
+    assert project["runtime"]["name"] == "python"
+    assert project["runtime"]["options"]["virtualenv"]
+    assert project["main"].rstrip("/") == "infra"
+    assert (REPO / "infra" / "__main__.py").is_file()
+
+
+def test_root_is_found_by_walking_up(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: x\nruntime: python\n")
+    deep = tmp_path / "infra" / "a" / "b"
+    deep.mkdir(parents=True)
+    assert find_project_root(deep) == tmp_path
+
+
+def test_no_root_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no Pulumi\.yaml here or in any parent directory"):
+        find_project_root(tmp_path)
+
+
+def test_the_program_reads_the_project_it_runs_in_not_the_installed_package(
+    project: Path, offline_engine: Runner
+) -> None:
+    # The package is installed from the repository; the project copy has its own catalogue.
+    assert Path(infra.__file__).resolve().is_relative_to(REPO)
+    edit_yaml(
+        project / "config" / "components" / "sentiment_analysis.yaml",
+        lambda d: d["versions"].append(
+            {"id": 300, "label": "v9", "digest": "sha256:" + "ab" * 32, "created": "2026-11-20T10:00:00Z"}
+        ),
+    )
+    edit_yaml(project / "Pulumi.uat.yaml", lambda d: d["config"]["mlops:components"][2].update(version="v9"))
+    run = offline_engine(project, "uat")
+    images = {
+        r.inputs["metadata"]["name"]: r.inputs["spec"]["template"]["spec"]["containers"][0]["image"]
+        for r in run.resources
+        if r.kind == "Deployment"
+    }
+    assert images["sentiment-analysis"].endswith("@sha256:" + "ab" * 32)
+
+
+def test_program_imports_work_from_the_main_directory_alone(tmp_path: Path) -> None:
+    """The language host puts only infra/ on sys.path: the installed package must resolve imports."""
+    code = "import sys; sys.path[:0] = ['.']; import infra.program, components; print(components.__file__)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO / "infra", capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()).is_relative_to(REPO / "components")
+
+
+def test_mlops_console_command_prints_help() -> None:
+    command = shutil.which("mlops", path=str(Path(sys.executable).parent))
+    assert command, "the mlops console script is not installed in this environment"
+    result = subprocess.run([command, "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "validate" in result.stdout
