@@ -7,6 +7,7 @@ Pulumi CLI passes) and by the tooling (with the stack file read from disk). Ever
 
 from __future__ import annotations
 
+import types
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -570,55 +571,16 @@ def _join(parts: list[str], rest: Iterable[Any]) -> str:
     return text
 
 
-def _is_field_path(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], type[BaseModel] | None]:
-    """Keep the loc items that are real keys (drop pydantic's union-member tags); return the
-    model that owns the last key, for listing allowed keys."""
-    kept: list[Any] = []
-    current: Any = model
-    owner: type[BaseModel] | None = model
-    for item in loc:
-        if isinstance(item, int):
-            kept.append(item)
-            current = _element_type(current)
-            continue
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            aliases = {f.alias or n: n for n, f in current.model_fields.items()}
-            if item in aliases:
-                kept.append(item)
-                owner = current
-                current = current.model_fields[aliases[item]].annotation
-                continue
-            if item not in current.model_fields:
-                # Unknown key (extra_forbidden) or a union tag: keep unknown keys, drop tags.
-                if not _looks_like_tag(item):
-                    kept.append(item)
-                    owner = current
-                continue
-        elif _is_mapping_type(current):
-            kept.append(item)
-            current = _element_type(current)
-            continue
-        # a union-member tag like 'int' or 'str' or 'function-after[...]'
-        if not _looks_like_tag(item):
-            kept.append(item)
-    if kept and isinstance(current, type) and issubclass(current, BaseModel):
-        owner = (
-            current
-            if loc and not isinstance(loc[-1], int) and loc[-1] not in (owner.model_fields if owner else {})
-            else owner
-        )
-    return tuple(kept), owner
-
-
-def _looks_like_tag(item: Any) -> bool:
-    text = str(item)
-    return text in {"int", "str", "bool", "float", "none", "constrained-int", "constrained-str"} or "[" in text
+def _key_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Pydantic's error location without its union-member tags ('int', 'str', 'function-after[...]')."""
+    tags = {"int", "str", "bool", "float", "none", "constrained-int", "constrained-str"}
+    return tuple(item for item in loc if isinstance(item, int) or (item not in tags and "[" not in str(item)))
 
 
 def _unwrap(annotation: Any) -> Any:
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     origin = typing.get_origin(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
         return models[0] if models else (args[0] if args else annotation)
     if origin is typing.Annotated:
@@ -655,7 +617,7 @@ def _problems(
         )
     ]
     for error in errors:
-        loc, _ = _is_field_path(model, tuple(error["loc"]))
+        loc = _key_path(tuple(error["loc"]))
         key = keyfn(loc, data)
         if key in seen:
             continue

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from infra.errors import did_you_mean, one_of
 from infra.quantities import parse_quantity
 from infra.worker_types import WORKER_TYPES
 
@@ -121,8 +122,6 @@ class WorkerGroupConfig(Strict):
     @classmethod
     def _known_type(cls, value: str | None) -> str | None:
         if value is not None and value not in WORKER_TYPES:
-            from infra.errors import did_you_mean, one_of
-
             raise ValueError(
                 f"unknown worker type '{value}'{did_you_mean(value, WORKER_TYPES)}; use one of: {one_of(WORKER_TYPES)}"
             )
