@@ -1,18 +1,7 @@
-"""Pulumi ComponentResources: one concept each (worker group, component service, routes, foundation)."""
+"""Pulumi ComponentResources, one concept each: WorkerGroup (a node pool), Foundation (what an
+environment shares), ComponentService (one app or model), Routes (its ingress). The manifests they
+declare are built by the pure functions in `components.manifests`.
 
-from components.component_service import ComponentService, ComponentServiceArgs
-from components.foundation import Foundation, FoundationArgs
-from components.routes import Route, Routes, RoutesArgs
-from components.worker_group import WorkerGroup, WorkerGroupArgs
-
-__all__ = [
-    "ComponentService",
-    "ComponentServiceArgs",
-    "Foundation",
-    "FoundationArgs",
-    "Route",
-    "Routes",
-    "RoutesArgs",
-    "WorkerGroup",
-    "WorkerGroupArgs",
-]
+Import the submodules directly: this package's import stays free of Pulumi so tools that only
+render manifests start fast.
+"""

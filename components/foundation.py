@@ -3,44 +3,20 @@ network policy that keeps its components private to the namespace and the ingres
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from ruamel.yaml import YAML
 
 from components.labels import common_labels
-
-ENVIRONMENT_CONFIG_KEY = "environment_config.yaml"
-API_KEY_KEY = "api-key"
-ENVIRONMENT_CONFIG_NAME = "environment-config"
-API_KEY_SECRET_NAME = "mlops-api-key"
-
-
-def to_yaml(data: Any) -> str:
-    """Deterministic YAML text for config data (keys sorted so equal data renders equal text)."""
-    import io
-
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    buffer = io.StringIO()
-    yaml.dump(_sorted(data), buffer)
-    return buffer.getvalue()
-
-
-def _sorted(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _sorted(data[k]) for k in sorted(data)}
-    if isinstance(data, list):
-        return [_sorted(v) for v in data]
-    return data
-
-
-def content_hash(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+from components.manifests import (
+    API_KEY_KEY,
+    API_KEY_SECRET_NAME,
+    ENVIRONMENT_CONFIG_KEY,
+    ENVIRONMENT_CONFIG_NAME,
+    to_yaml,
+)
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import common_labels
-
-
-@dataclass(frozen=True)
-class Route:
-    component: str
-    k8s_name: str
-    prefix: str  # without trailing slash
-    service: pulumi.Input[str]
-    port: int
+from components import manifests
+from components.component_service import resource_args
+from components.manifests import Route
 
 
 @dataclass(frozen=True)
@@ -40,43 +33,20 @@ class Routes(pulumi.ComponentResource):
         names = [r.component for r in args.routes]
         if len(set(names)) != len(names):
             raise ValueError(f"routes: component names must be unique, got {names}")
-        labels = common_labels(args.project, args.environment)
         self.ingresses = {}
         # One Ingress per component (not one shared object): adding or removing a component
         # touches only its own route.
         for route in sorted(args.routes, key=lambda r: r.component):
+            manifest = manifests.ingress(
+                route,
+                project=args.project,
+                environment=args.environment,
+                namespace=args.namespace,
+                host=args.host,
+                class_name=args.class_name,
+                tls_secret=args.tls_secret,
+            )
             self.ingresses[route.component] = k8s.networking.v1.Ingress(
-                f"{name}-{route.component}",
-                metadata={
-                    "name": route.k8s_name,
-                    "namespace": args.namespace,
-                    "labels": {**labels, "app.kubernetes.io/name": route.k8s_name},
-                    "annotations": {
-                        # ingress-nginx: match the prefix, forward only what follows it.
-                        "nginx.ingress.kubernetes.io/use-regex": "true",
-                        "nginx.ingress.kubernetes.io/rewrite-target": "/$2",
-                        # Tell the component where it is mounted, so its UI can build links.
-                        "nginx.ingress.kubernetes.io/x-forwarded-prefix": route.prefix,
-                    },
-                },
-                spec={
-                    "ingressClassName": args.class_name,
-                    **({"tls": [{"hosts": [args.host], "secretName": args.tls_secret}]} if args.tls_secret else {}),
-                    "rules": [
-                        {
-                            "host": args.host,
-                            "http": {
-                                "paths": [
-                                    {
-                                        "path": f"{route.prefix}(/|$)(.*)",
-                                        "pathType": "ImplementationSpecific",
-                                        "backend": {"service": {"name": route.service, "port": {"number": route.port}}},
-                                    }
-                                ]
-                            },
-                        }
-                    ],
-                },
-                opts=pulumi.ResourceOptions(parent=self),
+                f"{name}-{route.component}", **resource_args(manifest), opts=pulumi.ResourceOptions(parent=self)
             )
         self.register_outputs({})

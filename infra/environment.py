@@ -168,7 +168,7 @@ def _read_yaml(path: Path, display: str) -> Any:
     if not path.is_file():
         raise ConfigError.one(display, "", "file not found")
     try:
-        return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+        return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"

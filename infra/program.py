@@ -11,31 +11,14 @@ from typing import Any
 import pulumi
 import pulumi.runtime.config as pulumi_config
 
-from components import (
-    ComponentService,
-    ComponentServiceArgs,
-    Foundation,
-    FoundationArgs,
-    Route,
-    Routes,
-    RoutesArgs,
-    WorkerGroup,
-    WorkerGroupArgs,
-)
-from components.component_service import SERVICE_PORT
-from components.foundation import API_KEY_SECRET_NAME, ENVIRONMENT_CONFIG_NAME
-from components.labels import GKE_NODE_POOL_LABEL, WORKER_GROUP_LABEL
+from components.component_service import ComponentService
+from components.foundation import Foundation, FoundationArgs
+from components.routes import Routes, RoutesArgs
+from components.worker_group import WorkerGroup, WorkerGroupArgs
 from infra.cluster import kubernetes_provider
-from infra.environment import (
-    NAMESPACE,
-    Environment,
-    ResolvedComponent,
-    build_environment,
-    effective_resources,
-    find_project_root,
-    route_prefix,
-)
+from infra.environment import NAMESPACE, Environment, build_environment, find_project_root
 from infra.errors import ConfigError
+from infra.render import route, service_args
 from infra.worker_types import WORKER_TYPES
 
 
@@ -63,15 +46,6 @@ def _parse(value: Any) -> Any:
     if isinstance(value, str) and value in ("true", "false"):
         return value == "true"
     return value
-
-
-def node_selector(env: Environment, group_name: str | None) -> dict[str, str] | None:
-    if group_name is None:
-        return None
-    group = env.worker_groups[group_name]
-    if group.existing and group.node_pool and env.config.cluster.is_gke:
-        return {GKE_NODE_POOL_LABEL: group.node_pool}
-    return {WORKER_GROUP_LABEL: group_name}
 
 
 def api_key() -> pulumi.Output[str]:
@@ -134,7 +108,7 @@ def deploy(env: Environment) -> None:
         depends = [pools[component.worker_group]] if component.worker_group in pools else []
         services[component.name] = ComponentService(
             component.name,
-            _service_args(env, component, namespace),
+            service_args(env, component, namespace),
             opts=pulumi.ResourceOptions(
                 providers=[provider], depends_on=[foundation.environment_config, foundation.api_key, *depends]
             ),
@@ -149,45 +123,11 @@ def deploy(env: Environment) -> None:
             host=env.config.ingress.host,
             class_name=env.config.ingress.class_name,
             tls_secret=env.config.ingress.tls_secret,
-            routes=[
-                Route(
-                    component=c.name,
-                    k8s_name=c.k8s_name,
-                    prefix=route_prefix(env.project, env.name, c),
-                    service=services[c.name].service.metadata.name,
-                    port=SERVICE_PORT,
-                )
-                for c in env.components
-            ],
+            routes=[route(env, c, services[c.name].service.metadata.name) for c in env.components],
         ),
         opts=k8s_opts,
     )
     _export(env, namespace, pools)
-
-
-def _service_args(env: Environment, c: ResolvedComponent, namespace: pulumi.Input[str]) -> ComponentServiceArgs:
-    return ComponentServiceArgs(
-        project=env.project,
-        environment=env.name,
-        namespace=namespace,
-        component=c.name,
-        k8s_name=c.k8s_name,
-        type=c.type,
-        version=c.version.id,
-        label=c.version.label,
-        image=c.image,
-        port=c.catalogue.port,
-        health_path=c.catalogue.health_path,
-        replicas=c.replicas,
-        resources=effective_resources(c),
-        low_latency_mode=c.low_latency_mode,
-        app_config=c.version.app_config or {},
-        environment_config=env.config.environment_config,
-        environment_config_map=ENVIRONMENT_CONFIG_NAME,
-        api_key_secret=API_KEY_SECRET_NAME,
-        node_selector=node_selector(env, c.worker_group),
-        worker_group=c.worker_group,
-    )
 
 
 def _export(env: Environment, namespace: pulumi.Output[str], pools: dict[str, WorkerGroup]) -> None:

@@ -306,3 +306,14 @@ def test_production_has_its_own_worker_group() -> None:
     production = set(stack_config(REPO, "production")["mlops:worker_groups"])
     others = set().union(*(stack_config(REPO, s)["mlops:worker_groups"] for s in COMMITTED_STACKS if s != "production"))
     assert production and not production & others
+
+
+def test_rendered_manifests_are_what_the_program_declares(run: ProgramRun) -> None:
+    """The tools render component manifests without Pulumi; they must equal the recorded run."""
+    from infra.environment import load_environment
+    from infra.render import component_manifests
+
+    env = load_environment(REPO, run.stack)
+    recorded = {r.name: r.inputs for r in run.kubernetes_objects()}
+    rendered = {name: m for c in env.components for name, m in component_manifests(env, c).items()}
+    assert rendered and all(recorded[name] == manifest for name, manifest in rendered.items())

@@ -1,0 +1,314 @@
+"""Pure builders of the Kubernetes manifests of one component (no Pulumi import): the
+ComponentResources declare exactly these dicts, and tools (diff, status) render them directly."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ruamel.yaml import YAML
+
+from components.labels import WORKER_GROUP_LABEL, common_labels, selector_labels
+
+APP_CONFIG_KEY = "app_config.yaml"
+ENVIRONMENT_CONFIG_KEY = "environment_config.yaml"
+API_KEY_KEY = "api-key"
+ENVIRONMENT_CONFIG_NAME = "environment-config"
+API_KEY_SECRET_NAME = "mlops-api-key"
+CONFIG_MOUNT = "/etc/mlops"
+SERVICE_PORT = 80
+# Pods run as this unprivileged user whatever the image declares.
+RUN_AS_USER = 10001
+
+
+def to_yaml(data: Any) -> str:
+    """Deterministic YAML text for config data (keys sorted so equal data renders equal text)."""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    buffer = io.StringIO()
+    yaml.dump(_sorted(data), buffer)
+    return buffer.getvalue()
+
+
+def _sorted(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _sorted(data[k]) for k in sorted(data)}
+    if isinstance(data, list):
+        return [_sorted(v) for v in data]
+    return data
+
+
+def content_hash(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ComponentServiceArgs:
+    project: str
+    environment: str
+    namespace: Any
+    component: str
+    k8s_name: str
+    type: Literal["app", "model"]
+    version: int
+    label: str | None
+    image: str
+    port: int
+    health_path: str
+    replicas: int
+    resources: dict[str, dict[str, str]]
+    low_latency_mode: bool
+    app_config: dict[str, Any] = field(default_factory=dict)
+    environment_config: dict[str, Any] = field(default_factory=dict)
+    environment_config_map: str = "environment-config"
+    api_key_secret: str | None = None
+    # Scheduling: node selector for the worker group, and the taint value to tolerate.
+    node_selector: dict[str, str] | None = None
+    worker_group: str | None = None
+
+
+def component_labels(args: ComponentServiceArgs) -> dict[str, str]:
+    return {
+        **common_labels(args.project, args.environment),
+        "app.kubernetes.io/name": args.k8s_name,
+        "app.kubernetes.io/component": args.type,
+    }
+
+
+def versioned_labels(args: ComponentServiceArgs) -> dict[str, str]:
+    return {**component_labels(args), "app.kubernetes.io/version": str(args.version)}
+
+
+def app_config_map(args: ComponentServiceArgs) -> dict[str, Any]:
+    # The app config travels with the version: one immutable ConfigMap per version, so pods of
+    # the old version keep reading their own config until the rollout replaces them.
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": f"{args.k8s_name}-app-config-{args.version}",
+            "namespace": args.namespace,
+            "labels": versioned_labels(args),
+        },
+        "data": {APP_CONFIG_KEY: to_yaml(args.app_config)},
+        "immutable": True,
+    }
+
+
+def deployment(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, Any]:
+    selector = selector_labels(args.k8s_name, args.environment)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": args.k8s_name, "namespace": args.namespace, "labels": versioned_labels(args)},
+        "spec": {
+            "replicas": args.replicas,
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": selector},
+            # Never below the desired replicas during a rollout: surge one pod at a time.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {
+                    "labels": {**versioned_labels(args), **selector},
+                    # A change of environment config restarts the pods (env vars are read at
+                    # start); app config changes arrive with the version's own ConfigMap.
+                    "annotations": {"mlops.dev/environment-config-hash": content_hash(args.environment_config)},
+                },
+                "spec": _pod_spec(args, app_config_name),
+            },
+        },
+    }
+
+
+def service(args: ComponentServiceArgs, selector: Any = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": args.k8s_name, "namespace": args.namespace, "labels": component_labels(args)},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector if selector is not None else selector_labels(args.k8s_name, args.environment),
+            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def disruption_budget(args: ComponentServiceArgs) -> dict[str, Any] | None:
+    if args.replicas < 2:
+        return None
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": args.k8s_name, "namespace": args.namespace, "labels": component_labels(args)},
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(args.k8s_name, args.environment)}},
+    }
+
+
+@dataclass(frozen=True)
+class Route:
+    component: str
+    k8s_name: str
+    prefix: str  # without trailing slash
+    service: Any
+    port: int
+
+
+def ingress(
+    route: Route, *, project: str, environment: str, namespace: Any, host: str, class_name: str, tls_secret: str | None
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {"ingressClassName": class_name}
+    if tls_secret:
+        spec["tls"] = [{"hosts": [host], "secretName": tls_secret}]
+    spec["rules"] = [
+        {
+            "host": host,
+            "http": {
+                "paths": [
+                    {
+                        "path": f"{route.prefix}(/|$)(.*)",
+                        "pathType": "ImplementationSpecific",
+                        "backend": {"service": {"name": route.service, "port": {"number": route.port}}},
+                    }
+                ]
+            },
+        }
+    ]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": route.k8s_name,
+            "namespace": namespace,
+            "labels": {**common_labels(project, environment), "app.kubernetes.io/name": route.k8s_name},
+            "annotations": {
+                # ingress-nginx: match the prefix, forward only what follows it.
+                "nginx.ingress.kubernetes.io/use-regex": "true",
+                "nginx.ingress.kubernetes.io/rewrite-target": "/$2",
+                # Tell the component where it is mounted, so its UI can build links.
+                "nginx.ingress.kubernetes.io/x-forwarded-prefix": route.prefix,
+            },
+        },
+        "spec": spec,
+    }
+
+
+def _pod_spec(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": 30,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS_USER,
+            "runAsGroup": RUN_AS_USER,
+            "fsGroup": RUN_AS_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [_container(args, app_config_name)],
+        "volumes": [
+            {
+                "name": "mlops-config",
+                "projected": {
+                    "sources": [
+                        {
+                            "configMap": {
+                                "name": app_config_name,
+                                "items": [{"key": APP_CONFIG_KEY, "path": APP_CONFIG_KEY}],
+                            }
+                        },
+                        {
+                            "configMap": {
+                                "name": args.environment_config_map,
+                                "items": [{"key": ENVIRONMENT_CONFIG_KEY, "path": ENVIRONMENT_CONFIG_KEY}],
+                            }
+                        },
+                    ]
+                },
+            },
+            # The root filesystem is read-only; /tmp is the one writable place.
+            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+        ],
+    }
+    if args.node_selector:
+        spec["nodeSelector"] = dict(args.node_selector)
+    if args.worker_group:
+        spec["tolerations"] = [
+            {"key": WORKER_GROUP_LABEL, "operator": "Equal", "value": args.worker_group, "effect": "NoSchedule"}
+        ]
+    if args.replicas >= 2:
+        selector = {"matchLabels": selector_labels(args.k8s_name, args.environment)}
+        spec["topologySpreadConstraints"] = [
+            # Never two replicas of one revision on one node while another node has none ...
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": selector,
+                "matchLabelKeys": ["pod-template-hash"],
+            },
+            # ... and across zones where the pool has them.
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": selector,
+                "matchLabelKeys": ["pod-template-hash"],
+            },
+        ]
+    return spec
+
+
+def _container(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, Any]:
+    env = [
+        {"name": "MLOPS_PROJECT", "value": args.project},
+        {"name": "MLOPS_ENVIRONMENT", "value": args.environment},
+        {"name": "MLOPS_COMPONENT", "value": args.component},
+        {"name": "MLOPS_COMPONENT_TYPE", "value": args.type},
+        {"name": "MLOPS_VERSION", "value": str(args.version)},
+        {"name": "MLOPS_VERSION_LABEL", "value": args.label or ""},
+        {"name": "MLOPS_LOW_LATENCY_MODE", "value": "true" if args.low_latency_mode else "false"},
+        {"name": "PORT", "value": str(args.port)},
+        {"name": "MLOPS_APP_CONFIG_PATH", "value": f"{CONFIG_MOUNT}/{APP_CONFIG_KEY}"},
+        {"name": "MLOPS_ENVIRONMENT_CONFIG_PATH", "value": f"{CONFIG_MOUNT}/{ENVIRONMENT_CONFIG_KEY}"},
+        {
+            "name": "MLOPS_APP_CONFIG",
+            "valueFrom": {"configMapKeyRef": {"name": app_config_name, "key": APP_CONFIG_KEY}},
+        },
+        {
+            "name": "MLOPS_ENVIRONMENT_CONFIG",
+            "valueFrom": {"configMapKeyRef": {"name": args.environment_config_map, "key": ENVIRONMENT_CONFIG_KEY}},
+        },
+    ]
+    if args.type == "app" and args.api_key_secret:
+        env.append(
+            {"name": "MLOPS_API_KEY", "valueFrom": {"secretKeyRef": {"name": args.api_key_secret, "key": API_KEY_KEY}}}
+        )
+    http = {"path": args.health_path, "port": "http"}
+    return {
+        "name": args.k8s_name,
+        "image": args.image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": "http", "containerPort": args.port, "protocol": "TCP"}],
+        "env": env,
+        "resources": args.resources,
+        # Models can take minutes to load: the startup probe allows 5 minutes before liveness
+        # takes over, so a slow load is not mistaken for a hang.
+        "startupProbe": {"httpGet": http, "periodSeconds": 5, "failureThreshold": 60, "timeoutSeconds": 3},
+        "readinessProbe": {"httpGet": http, "periodSeconds": 5, "failureThreshold": 3, "timeoutSeconds": 3},
+        "livenessProbe": {"httpGet": http, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 5},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [
+            {"name": "mlops-config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
