@@ -167,8 +167,15 @@ def find_project_root(start: Path | None = None) -> Path:
 def _read_yaml(path: Path, display: str) -> Any:
     if not path.is_file():
         raise ConfigError.one(display, "", "file not found")
+    text = path.read_text(encoding="utf-8")
     try:
-        return YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        # libyaml (fast) first; it is stricter than YAML 1.2 in places (':' inside flow
+        # collections), so the pure parser has the last word.
+        return YAML(typ="safe").load(text)
+    except YAMLError:
+        pass
+    try:
+        return YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"
