@@ -65,6 +65,429 @@ def validate(
         raise typer.Exit(EXIT_ERROR)
 
 
+# --------------------------------------------------------------------------- shared
+
+
+StackOpt = Annotated[str, typer.Option("--stack", "-s", help="The stack (environment) to act on.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+NoDeployOpt = Annotated[
+    bool, typer.Option("--no-deploy", help="Only write the stack file; do not run pulumi preview/up.")
+]
+
+
+def _root() -> Path:
+    from infra.environment import find_project_root
+
+    return find_project_root(Path.cwd())
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    from infra.errors import ConfigError
+
+    lines = [str(p) for p in exc.problems] if isinstance(exc, ConfigError) else [str(exc).splitlines()[0]]
+    for line in lines:
+        typer.echo(line, err=True)
+    return typer.Exit(EXIT_ERROR)
+
+
+def _console():
+    from rich.console import Console
+
+    import shutil
+
+    # Wide enough that URLs and versions are never cut, in a terminal or in a CI log.
+    return Console(highlight=False, width=max(200, shutil.get_terminal_size().columns))
+
+
+def _version_text(version: tuple[int, str | None] | None) -> str:
+    if version is None:
+        return "-"
+    return f"{version[0]} ({version[1]})" if version[1] else str(version[0])
+
+
+def _pins_table(changes, title: str, before: str, after: str):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in ("component", "type", before, after, "change"):
+        table.add_column(column)
+    for c in changes:
+        table.add_row(c.name, c.type, _version_text(c.before), _version_text(c.after), c.status)
+    return table
+
+
+def _confirm(question: str, yes: bool) -> None:
+    import sys
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise typer.BadParameter("no terminal to confirm on: pass --yes to confirm non-interactively")
+    if not typer.confirm(question, default=False):
+        typer.echo("Nothing changed.")
+        raise typer.Exit(1)
+
+
+def _deploy(root: Path, stack: str, no_deploy: bool) -> None:
+    from infra import deploy
+
+    if no_deploy:
+        typer.echo(f"Not deployed (--no-deploy). To deploy: {'; '.join(deploy.commands(stack))}")
+        return
+    if not deploy.available():
+        typer.echo("The Pulumi CLI is not installed here, so nothing was deployed. To deploy, run:")
+        for command in deploy.commands(stack):
+            typer.echo(f"  {command}")
+        return
+    deploy.preview_and_up(root, stack, lambda line: typer.echo(line, nl=False))
+
+
+def _show_update(update, *, dry_run: bool) -> None:
+    console = _console()
+    for warning in update.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    console.print(_pins_table(update.pins, f"Pins of {update.stack}", "now", "after"))
+    resources = update.resources()
+    if resources:
+        from rich.table import Table
+
+        table = Table(title=f"Kubernetes objects that change in {update.stack}", title_justify="left")
+        for column in ("object", "kind", "change", "fields"):
+            table.add_column(column)
+        for r in resources:
+            table.add_row(r.object, r.kind, r.status, ", ".join(r.fields[:6]) + (" ..." if len(r.fields) > 6 else ""))
+        console.print(table)
+    if dry_run:
+        typer.echo(f"Dry run: {update.stack} was not changed.")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+def plan(
+    stack: StackOpt,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory to write to (default: build/plan/STACK).")
+    ] = None,
+) -> None:
+    """Run the stack's program offline and write every object it declares (secrets masked)."""
+    from infra.errors import ConfigError
+    from infra.offline import ProgramError
+
+    try:
+        root = _root()
+        from infra.promotion import require_stack
+
+        require_stack(root, stack)
+        from infra.plan import write_plan
+
+        target = out or root / "build" / "plan" / stack
+        result = write_plan(root, stack, target)
+    except (ConfigError, ProgramError) as exc:
+        raise _fail(exc) from None
+    from rich.table import Table
+
+    table = Table(title=f"Plan of {stack}: {len(result.files)} objects in {result.out}", title_justify="left")
+    table.add_column("group")
+    table.add_column("objects", justify="right")
+    table.add_column("kinds")
+    for group in sorted(result.groups):
+        counts = result.groups[group]
+        table.add_row(group, str(sum(counts.values())), ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
+    _console().print(table)
+
+
+@app.command()
+def diff(
+    source: Annotated[str, typer.Argument(metavar="FROM", help="The stack whose pins would be promoted.")],
+    target: Annotated[str, typer.Argument(metavar="TO", help="The stack that would run them.")],
+    format: Annotated[str, typer.Option("--format", help="text, markdown or json.")] = "text",
+) -> None:
+    """What TO would change if it ran FROM's pins. Exit 0 when the pins are the same, 1 when they differ, 2 on error."""
+    import json
+
+    from infra.errors import ConfigError
+
+    if format not in ("text", "markdown", "json"):
+        raise _fail(ValueError(f"--format {format!r}: use text, markdown or json"))
+    try:
+        root = _root()
+        from infra.promotion import prepare_promotion
+
+        update = prepare_promotion(root, source, target, force=True)
+        resources = update.resources()
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    pins = update.pins
+    if format == "json":
+        typer.echo(
+            json.dumps(
+                {
+                    "from": source,
+                    "to": target,
+                    "pins": [
+                        {"name": c.name, "type": c.type, "to_now": c.before, "after": c.after, "change": c.status}
+                        for c in pins
+                    ],
+                    "resources": [r.__dict__ for r in resources],
+                },
+                indent=2,
+            )
+        )
+    elif format == "markdown":
+        typer.echo(_markdown(source, target, pins, resources))
+    else:
+        console = _console()
+        console.print(_pins_table(pins, f"Pins: {target} now -> with {source}'s pins", target, source))
+        if resources:
+            from rich.table import Table
+
+            table = Table(title=f"Kubernetes objects that would change in {target}", title_justify="left")
+            for column in ("object", "kind", "change", "fields"):
+                table.add_column(column)
+            for r in resources:
+                table.add_row(r.object, r.kind, r.status, ", ".join(r.fields))
+            console.print(table)
+        else:
+            typer.echo("No Kubernetes object would change.")
+    raise typer.Exit(1 if update.changed else 0)
+
+
+def _markdown(source: str, target: str, pins, resources) -> str:
+    lines = [
+        f"### `{source}` -> `{target}`",
+        "",
+        f"| component | type | {target} | {source} | change |",
+        "|---|---|---|---|---|",
+    ]
+    for c in pins:
+        mark = "" if c.status == "unchanged" else "**"
+        lines.append(
+            f"| {c.name} | {c.type} | {_version_text(c.before)} | {_version_text(c.after)} | {mark}{c.status}{mark} |"
+        )
+    if resources:
+        lines += ["", "| object | kind | change | fields |", "|---|---|---|---|"]
+        for r in resources:
+            fields = ", ".join(f"`{f}`" for f in r.fields[:10]) + (" ..." if len(r.fields) > 10 else "")
+            lines.append(f"| {r.object} | {r.kind} | {r.status} | {fields} |")
+    return "\n".join(lines)
+
+
+@app.command()
+def promote(
+    source: Annotated[str, typer.Argument(metavar="FROM", help="The stack whose versions are promoted.")],
+    target: Annotated[str | None, typer.Argument(metavar="[TO]", help="Default: FROM's promotes_to.")] = None,
+    source_kind: Annotated[
+        str, typer.Option("--source", help="config: FROM's stack file; deployed: the pins FROM runs (its outputs).")
+    ] = "config",
+    outputs_file: Annotated[
+        Path | None, typer.Option("--outputs-file", help="FROM's outputs as `pulumi stack output --json` prints them.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write nothing.")] = False,
+    no_deploy: NoDeployOpt = False,
+    yes: YesOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Allow promoting against the chain.")] = False,
+) -> None:
+    """Make TO run exactly FROM's versions: writes only TO's pins (and provenance), then deploys TO."""
+    from infra.errors import ConfigError
+
+    if source_kind not in ("config", "deployed"):
+        raise _fail(ValueError(f"--source {source_kind!r}: use config or deployed"))
+    try:
+        root = _root()
+        from infra import deploy
+        from infra.promotion import commit, prepare_promotion, read_outputs_file
+
+        outputs, display, update_number = None, "stack outputs", None
+        if source_kind == "deployed":
+            if outputs_file is not None:
+                outputs, display = read_outputs_file(outputs_file), str(outputs_file)
+            elif deploy.available():
+                outputs, display = deploy.outputs(root, source), f"outputs of stack {source}"
+                update_number = deploy.last_update(root, source)
+            else:
+                raise ConfigError.one(
+                    "--source deployed", "", "needs --outputs-file F or the Pulumi CLI to read FROM's outputs"
+                )
+
+        def prepare():
+            return prepare_promotion(
+                root,
+                source,
+                target,
+                source_kind=source_kind,
+                outputs=outputs,
+                outputs_display=display,
+                update_number=update_number,
+                force=force,
+            )
+
+        update = prepare()
+        _show_update(update, dry_run=dry_run)
+        if dry_run:
+            return
+        if not update.changed:
+            typer.echo(f"Nothing to promote: {update.stack} already runs these versions.")
+            return
+        _confirm(f"Promote {source} -> {update.stack}?", yes)
+        update = commit(root, prepare)
+        typer.echo(f"Wrote the pins of {update.stack} (promoted from {source}, {source_kind}).")
+        _deploy(root, update.stack, no_deploy)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def pin(
+    component: Annotated[str, typer.Argument(help="A component pinned in the stack.")],
+    version: Annotated[str, typer.Argument(help="A catalogue version: id or label (v3).")],
+    stack: StackOpt,
+    no_deploy: NoDeployOpt = False,
+    yes: YesOpt = False,
+) -> None:
+    """Pin one component to any catalogue version (a hotfix or a manual rollback of one component)."""
+    from infra.errors import ConfigError
+
+    try:
+        root = _root()
+        from infra.promotion import commit, prepare_pin
+
+        update = prepare_pin(root, stack, component, version)
+        _show_update(update, dry_run=False)
+        if not update.changed:
+            typer.echo(f"Nothing to do: {component} already runs that version in {stack}.")
+            return
+        _confirm(f"Pin {component} to {version} in {stack}?", yes)
+        commit(root, lambda: prepare_pin(root, stack, component, version))
+        typer.echo(f"Pinned {component} to {version} in {stack}.")
+        _deploy(root, stack, no_deploy)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def rollback(stack: StackOpt, no_deploy: NoDeployOpt = False, yes: YesOpt = False) -> None:
+    """Restore the pins the stack had before its last promote, pin or rollback."""
+    from infra.errors import ConfigError
+
+    try:
+        root = _root()
+        from infra.promotion import commit, prepare_rollback
+
+        update = prepare_rollback(root, stack)
+        _show_update(update, dry_run=False)
+        if not update.changed:
+            typer.echo(f"Nothing to roll back: {stack} already runs those pins.")
+            return
+        _confirm(f"Roll back {stack}?", yes)
+        commit(root, lambda: prepare_rollback(root, stack))
+        typer.echo(f"Rolled back the pins of {stack}.")
+        _deploy(root, stack, no_deploy)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+
+
+@app.command("history")
+def history_command(stack: StackOpt) -> None:
+    """Every promote, pin and rollback of the stack, oldest first."""
+    from infra import history
+    from infra.errors import ConfigError
+
+    try:
+        root = _root()
+        from infra.promotion import require_stack
+
+        require_stack(root, stack)
+        recorded = history.records(root, stack)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    if not recorded:
+        typer.echo(f"No recorded changes for {stack}.")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"History of {stack}", title_justify="left")
+    for column in ("time", "action", "user", "source", "changes"):
+        table.add_column(column)
+    for record in recorded:
+        before = {p["name"]: p["version"] for p in record["pins_before"]}
+        after = {p["name"]: p["version"] for p in record["pins_after"]}
+        changes = [
+            f"{n} {before.get(n, '-')}->{after.get(n, '-')}"
+            for n in list(after) + [n for n in before if n not in after]
+            if before.get(n) != after.get(n)
+        ]
+        source = record.get("source", {})
+        origin = source.get("stack") or source.get("component") or f"undo {source.get('action', '')}".strip()
+        table.add_row(record["time"], record["action"], record["user"], str(origin), "; ".join(changes))
+    _console().print(table)
+
+
+@app.command()
+def status(
+    stack: StackOpt,
+    live: Annotated[bool, typer.Option("--live", help="Add what the stack's outputs say is deployed.")] = False,
+    outputs_file: Annotated[
+        Path | None, typer.Option("--outputs-file", help="Deployed outputs (JSON) instead of asking the Pulumi CLI.")
+    ] = None,
+) -> None:
+    """Which version of each component the stack pins, with its settings (and their levels) and URL."""
+    from infra.errors import ConfigError
+
+    try:
+        root = _root()
+        from infra.environment import load_environment
+        from infra.promotion import require_stack
+
+        require_stack(root, stack)
+        env = load_environment(root, stack)
+        deployed = None
+        if live or outputs_file:
+            from infra import deploy
+            from infra.promotion import read_outputs_file
+
+            if outputs_file is not None:
+                deployed = read_outputs_file(outputs_file).get("components") or {}
+            elif deploy.available():
+                deployed = deploy.outputs(root, stack).get("components") or {}
+            else:
+                raise ConfigError.one("--live", "", "needs the Pulumi CLI on PATH, or --outputs-file F")
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    from rich.table import Table
+
+    title = f"{env.project} / {stack} (namespace {env.namespace}, promotes to {env.promotes_to or '-'})"
+    table = Table(title=title, title_justify="left")
+    columns = ["component", "type", "version", "label", "replicas", "worker group", "low latency", "url"]
+    if deployed is not None:
+        columns.insert(4, "deployed")
+    for column in columns:
+        table.add_column(column)
+    for c in env.components:
+        s = c.settings
+        row = [
+            c.name,
+            c.type,
+            str(c.version.id),
+            c.version.label or "-",
+            f"{c.replicas} ({s['replicas'].source})",
+            f"{c.worker_group or '-'} ({s['worker_group'].source})",
+            f"{str(c.low_latency_mode).lower()} ({s['low_latency_mode'].source})",
+            env.url(c),
+        ]
+        if deployed is not None:
+            live_version = (deployed.get(c.name) or {}).get("version")
+            row.insert(
+                4,
+                "-"
+                if live_version is None
+                else str(live_version) + ("" if live_version == c.version.id else " (differs)"),
+            )
+        table.add_row(*row)
+    _console().print(table)
+
+
 def main() -> None:
     app()
 

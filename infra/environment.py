@@ -252,14 +252,18 @@ def load_catalogue(root: Path) -> dict[str, CatalogueComponent]:
 def read_stack_config(root: Path, stack: str) -> tuple[dict[str, Any], set[str]]:
     """(config values as the Pulumi CLI hands them to the program, the set of secret keys)."""
     display = stack_file_name(stack)
-    data = _read_yaml(root / display, display)
+    return stack_config_values(root, _read_yaml(root / display, display), display)
+
+
+def stack_config_values(root: Path, data: Any, display: str) -> tuple[dict[str, Any], set[str]]:
+    """A stack file's `config:` with project-level config merged in as the CLI does (a key the
+    stack sets replaces the project's value whole) and `secure:` values replaced by a placeholder."""
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError.one(display, "", "must be a mapping with a config: key")
-    unknown_top = [
-        k for k in data if k not in ("config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment")
-    ]
+    allowed_top = ("config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment")
+    unknown_top = [k for k in data if k not in allowed_top]
     if unknown_top:
         raise ConfigError.one(display, str(unknown_top[0]), "unknown top-level key: stack settings go under config:")
     project_raw = _read_yaml(root / PROJECT_FILE, PROJECT_FILE) or {}

@@ -1,0 +1,332 @@
+"""Promotion, pinning and rollback as pure steps: work out the new pins, the stack file text that
+carries them, and exactly what would change (pins and resources); then, under the project lock,
+write the file atomically and append the log record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from infra import history
+from infra.environment import Environment, ResolvedComponent, list_stacks, load_environment, stack_file_name
+from infra.errors import ConfigError, did_you_mean, one_of
+from infra.stackfile import (
+    atomic_write,
+    pin_entries,
+    project_lock,
+    read_text,
+    render_stack_text,
+    validate_stack_text,
+)
+
+Status = Literal["added", "removed", "changed", "unchanged"]
+
+
+@dataclass(frozen=True)
+class PinChange:
+    name: str
+    type: str
+    before: tuple[int, str | None] | None
+    after: tuple[int, str | None] | None
+
+    @property
+    def status(self) -> Status:
+        if self.before is None:
+            return "added"
+        if self.after is None:
+            return "removed"
+        return "unchanged" if self.before[0] == self.after[0] else "changed"
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    name: str  # Pulumi logical name
+    kind: str
+    object: str  # Kubernetes object name
+    status: Status
+    fields: list[str] = field(default_factory=list)
+
+
+def _version(c: ResolvedComponent) -> tuple[int, str | None]:
+    return (c.version.id, c.version.label)
+
+
+def pin_changes(before: Environment, after: Environment) -> list[PinChange]:
+    """What happens to each component when `before` becomes `after` (after's order, then removals)."""
+    old = before.by_name
+    changes = [
+        PinChange(c.name, c.type, _version(old[c.name]) if c.name in old else None, _version(c))
+        for c in after.components
+    ]
+    changes += [PinChange(c.name, c.type, _version(c), None) for c in before.components if c.name not in after.by_name]
+    return changes
+
+
+def _field_paths(a: Any, b: Any, path: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        paths: list[str] = []
+        for key in sorted(set(a) | set(b), key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in a or key not in b:
+                paths.append(sub)
+            else:
+                paths.extend(_field_paths(a[key], b[key], sub))
+        return paths
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [p for i, (x, y) in enumerate(zip(a, b, strict=True)) for p in _field_paths(x, y, f"{path}[{i}]")]
+    return [] if a == b else [path]
+
+
+def resource_changes(before: Environment, after: Environment) -> list[ResourceChange]:
+    """Kubernetes objects added, removed or changed (with the changed fields) when the stack goes
+    from `before` to `after`. Only components whose pin or settings differ are rendered: the others
+    declare the same objects in both (the minimal-change property the tests hold the program to)."""
+    from infra.render import component_manifests
+
+    def rendered(env: Environment, names: set[str]) -> dict[str, dict[str, Any]]:
+        return {k: m for c in env.components if c.name in names for k, m in component_manifests(env, c).items()}
+
+    def key(c: ResolvedComponent) -> tuple[Any, ...]:
+        return (c.version.id, tuple(sorted((k, s.value) for k, s in c.settings.items())))
+
+    old, new = before.by_name, after.by_name
+    touched = {n for n in old.keys() | new.keys() if n not in old or n not in new or key(old[n]) != key(new[n])}
+    a, b = rendered(before, touched), rendered(after, touched)
+    changes = []
+    for name in sorted(a.keys() | b.keys()):
+        manifest = b.get(name) or a[name]
+        kind, obj = manifest["kind"], manifest["metadata"]["name"]
+        if name not in a:
+            changes.append(ResourceChange(name, kind, obj, "added"))
+        elif name not in b:
+            changes.append(ResourceChange(name, kind, obj, "removed"))
+        else:
+            paths = _field_paths(a[name], b[name])
+            if paths:
+                # A changed object name means Pulumi replaces it (the versioned app-config map).
+                status: Status = "changed"
+                changes.append(ResourceChange(name, kind, obj, status, paths))
+    return changes
+
+
+@dataclass
+class Update:
+    """A prepared change of one stack's pins: nothing is written until `commit`."""
+
+    stack: str
+    action: Literal["promote", "pin", "rollback"]
+    before: Environment
+    after: Environment
+    before_text: str
+    after_text: str
+    source: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def pins(self) -> list[PinChange]:
+        return pin_changes(self.before, self.after)
+
+    @property
+    def changed(self) -> bool:
+        return any(c.status != "unchanged" for c in self.pins)
+
+    def resources(self) -> list[ResourceChange]:
+        return resource_changes(self.before, self.after)
+
+
+def require_stack(root: Path, stack: str) -> None:
+    known = list_stacks(root)
+    if stack not in known:
+        raise ConfigError.one(
+            stack_file_name(stack),
+            "",
+            f"no such stack{did_you_mean(stack, known)}: use one of {one_of(known)}",
+        )
+
+
+def _update(
+    root: Path, stack: str, action: Any, pins: list[dict[str, Any]], source: dict[str, Any], provenance: bool
+) -> Update:
+    text = read_text(root, stack)
+    before = validate_stack_text(root, stack, text)
+    prov = None
+    if provenance:
+        prov = {
+            "stack": source["stack"],
+            "source": source["kind"],
+            "update": source.get("update"),
+            "time": history.now(),
+            "user": history.current_user(),
+        }
+    after_text = render_stack_text(text, pins, prov)
+    after = validate_stack_text(root, stack, after_text)
+    return Update(stack, action, before, after, text, after_text, source)
+
+
+def with_target_settings(pins: list[dict[str, Any]], target: Environment) -> list[dict[str, Any]]:
+    """Source pins (name, type, version), keeping the target's own component-level settings."""
+    kept = {c.name: c.pin.settings.explicit() for c in target.components}
+    result = []
+    for pin in pins:
+        entry = {"name": pin["name"], "type": pin["type"], "version": pin["version"]}
+        if kept.get(pin["name"]):
+            entry["settings"] = kept[pin["name"]]
+        result.append(entry)
+    return result
+
+
+def read_outputs_file(path: Path) -> dict[str, Any]:
+    """Stack outputs as `pulumi stack output --json` prints them."""
+    display = str(path)
+    if not path.is_file():
+        raise ConfigError.one(
+            display, "", "file not found: write it with `pulumi stack output --json -s <stack> > FILE`"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ConfigError.one(display, "", f"is not JSON ({exc.args[0]}): use `pulumi stack output --json`") from None
+    if not isinstance(data, dict):
+        raise ConfigError.one(display, "", "must be a JSON object of stack outputs")
+    return data
+
+
+def deployed_pins(outputs: dict[str, Any], display: str) -> list[dict[str, Any]]:
+    pins = outputs.get("pins")
+    if pins is None:
+        raise ConfigError.one(
+            display, "pins", "no pins output: was the stack deployed with this program? (`pulumi up` exports it)"
+        )
+    ok = isinstance(pins, list) and all(
+        isinstance(p, dict) and isinstance(p.get("name"), str) and p.get("type") in ("app", "model") and "version" in p
+        for p in pins
+    )
+    if not ok:
+        raise ConfigError.one(display, "pins", "must be a list of {name, type, version}: re-export the stack outputs")
+    return [{"name": p["name"], "type": p["type"], "version": p["version"]} for p in pins]
+
+
+def prepare_promotion(
+    root: Path,
+    source: str,
+    target: str | None = None,
+    *,
+    source_kind: Literal["config", "deployed"] = "config",
+    outputs: dict[str, Any] | None = None,
+    outputs_display: str = "stack outputs",
+    update_number: int | None = None,
+    force: bool = False,
+) -> Update:
+    require_stack(root, source)
+    source_env = load_environment(root, source)
+    if target is None:
+        target = source_env.promotes_to
+        if target is None:
+            raise ConfigError.one(
+                stack_file_name(source),
+                "mlops:environment.promotes_to",
+                f"'{source}' ends the promotion chain: name the target (mlops promote {source} TARGET --force)",
+            )
+    require_stack(root, target)
+    if target == source:
+        raise ConfigError.one(stack_file_name(source), "", f"cannot promote '{source}' to itself: name another stack")
+    if target != source_env.promotes_to and not force:
+        chain = source_env.promotes_to or "nothing (it ends the chain)"
+        raise ConfigError.one(
+            stack_file_name(source),
+            "mlops:environment.promotes_to",
+            f"'{source}' promotes to {chain}, not '{target}': pass --force to promote against the chain",
+        )
+    warnings: list[str] = []
+    if source_kind == "deployed":
+        if outputs is None:
+            raise ConfigError.one(
+                outputs_display, "", "no stack outputs: pass --outputs-file or install the Pulumi CLI"
+            )
+        pins = deployed_pins(outputs, outputs_display)
+        configured = [{"name": p["name"], "type": p["type"], "version": p["version"]} for p in pin_entries(source_env)]
+        if pins != configured:
+            warnings.append(
+                f"'{source}' runs pins that differ from {stack_file_name(source)}: promoting what it runs "
+                "(deploy or fix the file to reconcile)"
+            )
+    else:
+        pins = pin_entries(source_env)
+    target_env = load_environment(root, target)
+    new_pins = with_target_settings(pins, target_env)
+    update = _update(
+        root,
+        target,
+        "promote",
+        new_pins,
+        {"stack": source, "kind": source_kind, "update": update_number},
+        provenance=True,
+    )
+    update.warnings = warnings
+    return update
+
+
+def prepare_pin(root: Path, stack: str, component: str, version: str) -> Update:
+    require_stack(root, stack)
+    env = load_environment(root, stack)
+    display = stack_file_name(stack)
+    current = env.by_name.get(component)
+    if current is None:
+        raise ConfigError.one(
+            display,
+            "mlops:components",
+            f"'{component}' is not pinned in this stack{did_you_mean(component, env.by_name)}; "
+            f"pinned: {one_of(env.by_name)}",
+        )
+    found = current.catalogue.find_version(version)
+    if found is None:
+        choices = [str(v.id) for v in current.catalogue.versions] + [
+            v.label for v in current.catalogue.versions if v.label
+        ]
+        raise ConfigError.one(
+            f"config/components/{component}.yaml",
+            "versions",
+            f"no version {version!r}{did_you_mean(version, choices)}; use an id or label: {', '.join(choices)}",
+        )
+    pins = [dict(p, version=found.id) if p["name"] == component else p for p in pin_entries(env)]
+    return _update(root, stack, "pin", pins, {"component": component, "version": found.id}, provenance=False)
+
+
+def prepare_rollback(root: Path, stack: str) -> Update:
+    require_stack(root, stack)
+    recorded = history.records(root, stack)
+    if not recorded:
+        raise ConfigError.one(
+            str(history.LOG_FILE), stack, "no recorded promote, pin or rollback for this stack: nothing to roll back"
+        )
+    last = recorded[-1]
+    return _update(
+        root, stack, "rollback", last["pins_before"], {"undoes": last["time"], "action": last["action"]}, False
+    )
+
+
+def commit(root: Path, prepare: Callable[[], Update]) -> Update:
+    """Prepare and write under the project lock, so two writers never interleave: the second one
+    sees the first one's file. Appends the log record after the file is in place."""
+    with project_lock(root):
+        update = prepare()
+        if not update.changed:
+            return update
+        atomic_write(root / stack_file_name(update.stack), update.after_text)
+        history.append(
+            root,
+            {
+                "time": history.now(),
+                "user": history.current_user(),
+                "action": update.action,
+                "stack": update.stack,
+                "source": update.source,
+                "pins_before": pin_entries(update.before),
+                "pins_after": pin_entries(update.after),
+            },
+        )
+    return update
