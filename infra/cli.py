@@ -91,9 +91,9 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 def _console():
-    from rich.console import Console
-
     import shutil
+
+    from rich.console import Console
 
     # Wide enough that URLs and versions are never cut, in a terminal or in a CI log.
     return Console(highlight=False, width=max(200, shutil.get_terminal_size().columns))
