@@ -459,7 +459,7 @@ def status(
 
     title = f"{env.project} / {stack} (namespace {env.namespace}, promotes to {env.promotes_to or '-'})"
     table = Table(title=title, title_justify="left")
-    columns = ["component", "type", "version", "label", "replicas", "worker group", "low latency", "url"]
+    columns = ["component", "type", "version", "label", "replicas", "worker group", "low latency"]
     if deployed is not None:
         columns.insert(4, "deployed")
     for column in columns:
@@ -474,7 +474,6 @@ def status(
             f"{c.replicas} ({s['replicas'].source})",
             f"{c.worker_group or '-'} ({s['worker_group'].source})",
             f"{str(c.low_latency_mode).lower()} ({s['low_latency_mode'].source})",
-            env.url(c),
         ]
         if deployed is not None:
             live_version = (deployed.get(c.name) or {}).get("version")
@@ -486,6 +485,10 @@ def status(
             )
         table.add_row(*row)
     _console().print(table)
+    # URLs on their own lines, as the platform prints them, so they are never cut.
+    typer.echo(f"Component URLs for environment [{stack}] in project [{env.project}]:")
+    for c in env.components:
+        typer.echo(f"{c.type}|{c.name}: {env.url(c)}")
 
 
 def main() -> None:
