@@ -3,6 +3,7 @@ the project, and the properties promotion must keep."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -378,7 +379,7 @@ class TestConcurrency:
             assert process.wait(timeout=60) == 0, process.stderr.read() if process.stderr else ""
         records = [json.loads(line) for line in (project / LOG_FILE).read_text().splitlines()]
         assert 1 <= len(records) <= 4
-        for previous, current in zip(records, records[1:], strict=False):
+        for previous, current in itertools.pairwise(records):
             assert current["pins_before"] == previous["pins_after"]
         final = dict(pins(project, "uat"))["document_tagging"]
         assert {p["name"]: p["version"] for p in records[-1]["pins_after"]}["document_tagging"] == final
