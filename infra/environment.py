@@ -167,7 +167,10 @@ def find_project_root(start: Path | None = None) -> Path:
 def _read_yaml(path: Path, display: str) -> Any:
     if not path.is_file():
         raise ConfigError.one(display, "", "file not found")
-    text = path.read_text(encoding="utf-8")
+    return load_yaml_text(path.read_text(encoding="utf-8"), display)
+
+
+def load_yaml_text(text: str, display: str) -> Any:
     try:
         # libyaml (fast) first; it is stricter than YAML 1.2 in places (':' inside flow
         # collections), so the pure parser has the last word.
@@ -215,11 +218,26 @@ def load_project(root: Path) -> ProjectFile:
         raise ConfigError(_problems(exc, ProjectFile, PROJECT_FILE, _project_key)) from None
 
 
+_CATALOGUES: dict[Path, tuple[tuple[Any, ...], dict[str, CatalogueComponent]]] = {}
+
+
 def load_catalogue(root: Path) -> dict[str, CatalogueComponent]:
+    """The validated catalogue, read once per process while its files are unchanged."""
     directory = root / CATALOGUE_DIR
+    paths = sorted(directory.glob("*.y*ml")) if directory.is_dir() else []
+    signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    cached = _CATALOGUES.get(directory.resolve())
+    if cached and cached[0] == signature:
+        return dict(cached[1])
+    catalogue = _read_catalogue(paths)
+    _CATALOGUES[directory.resolve()] = (signature, catalogue)
+    return dict(catalogue)
+
+
+def _read_catalogue(paths: list[Path]) -> dict[str, CatalogueComponent]:
     problems: list[Problem] = []
     catalogue: dict[str, CatalogueComponent] = {}
-    for path in sorted(directory.glob("*.y*ml")) if directory.is_dir() else []:
+    for path in paths:
         display = str(CATALOGUE_DIR / path.name)
         try:
             data = _read_yaml(path, display)

@@ -18,7 +18,9 @@ import json
 import os
 import runpy
 import sys
+import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,9 @@ from typing import Any
 import pulumi
 import pulumi.runtime.config as pulumi_config
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import run_in_stack
 
@@ -37,6 +41,7 @@ from infra.environment import PROJECT_FILE, _read_yaml, read_stack_config
 FAKE_ENDPOINT = "203.0.113.10"
 FAKE_CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\noffline\n-----END CERTIFICATE-----\n").decode()
 GENERATED_SECRET = "offline-generated-secret"
+WORKERS = int(os.environ.get("MLOPS_OFFLINE_WORKERS", "1"))
 
 
 @dataclass
@@ -87,9 +92,12 @@ class ProgramError(Exception):
 class _Mocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.last_inputs = threading.local()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        state = dict(args.inputs)
+        # The monitor reads these right after (same thread), instead of deserializing twice.
+        self.last_inputs.value = args.inputs
+        state = _echoed_state(args.typ, args.inputs)
         if args.typ == "gcp:container/nodePool:NodePool":
             # Pulumi's auto-naming: logical name plus a random suffix.
             state["name"] = f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:7]}"
@@ -108,9 +116,22 @@ class _Mocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"the offline run has no answer for data source {args.token}")
 
 
+def _echoed_state(type_: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """What a created resource reports back. For Kubernetes objects only what programs read
+    (metadata, and a workload's selector): echoing whole specs costs time on every output."""
+    if not type_.startswith("kubernetes:") or type_.startswith("pulumi:providers:"):
+        return dict(inputs)
+    state = {k: inputs[k] for k in ("apiVersion", "kind", "metadata") if k in inputs}
+    spec = inputs.get("spec")
+    if isinstance(spec, dict) and "selector" in spec:
+        state["spec"] = {"selector": spec["selector"]}
+    return state
+
+
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: _Mocks) -> None:
         super().__init__(mocks)
+        self.mocks: _Mocks = mocks
         self.recorded: list[RecordedResource] = []
         self.stack_outputs: dict[str, Any] = {}
         self.secret_outputs: set[str] = set()
@@ -118,7 +139,7 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            raw = rpc.deserialize_properties(request.object)
+            raw = self.mocks.last_inputs.value
             self.recorded.append(
                 RecordedResource(
                     type=request.type,
@@ -167,6 +188,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _no_stack_trace() -> Any:
+    return source_pb2.StackTrace()
+
+
 def cli_config(root: Path, stack: str, overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, str], list[str]]:
     """Config for a stack exactly as the Pulumi CLI hands it to the language host: every value a
     string (structured values as JSON), project-level config merged, secrets as placeholders."""
@@ -211,7 +236,13 @@ def run_program(root: Path, stack: str, overrides: Mapping[str, Any] | None = No
     with _process_state(env, main_dir):
         # One event loop for the whole run: set_mocks already schedules work on the current loop.
         loop = asyncio.new_event_loop()
+        # The mock engine's work is pure Python: one worker thread avoids GIL contention.
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=WORKERS))
         asyncio.set_event_loop(loop)
+        # Source positions are metadata for the engine's diagnostics; the mock engine drops them,
+        # so skip collecting a Python stack trace for every resource (a third of the run time).
+        stack_traces = pulumi_resource._get_stack_trace
+        pulumi_resource._get_stack_trace = _no_stack_trace
         pulumi.runtime.set_mocks(mocks, project=str(project["name"]), stack=stack, preview=False, monitor=monitor)
         # set_mocks makes a root stack of its own; the language host's run_in_stack makes the real one.
         set_root_resource(None)
@@ -223,6 +254,7 @@ def run_program(root: Path, stack: str, overrides: Mapping[str, Any] | None = No
         except pulumi.RunError as exc:
             raise ProgramError(str(exc)) from None
         finally:
+            pulumi_resource._get_stack_trace = stack_traces
             loop.close()
             asyncio.set_event_loop(None)
     return ProgramRun(

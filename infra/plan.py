@@ -4,20 +4,22 @@ component, node pools as YAML specs; secret values masked."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+import yaml
 
 from infra.offline import ProgramRun, RecordedResource, run_program
-from infra.stackfile import atomic_write
 
 MASK = "<secret>"
 ENVIRONMENT_GROUP = "_environment"
 WORKER_GROUPS = "_worker_groups"
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @dataclass
@@ -55,37 +57,44 @@ def _group(resource: RecordedResource, by_urn: dict[str, RecordedResource]) -> s
 
 
 def write_plan(root: Path, stack: str, out: Path) -> PlanResult:
+    """Write the plan into a fresh directory next to `out`, then swap it in: a failed or
+    interrupted plan never leaves a half-written directory behind."""
     run = run_program(root, stack)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
     by_urn = run.by_urn()
-    yaml = YAML(typ="safe")
-    yaml.default_flow_style = False
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     files: list[Path] = []
     groups: dict[str, Counter] = {}
-    for resource in run.resources:
-        if not resource.custom or resource.type.startswith("pulumi:providers:") or resource.type.startswith("random:"):
-            continue
-        group = _group(resource, by_urn)
-        groups.setdefault(group, Counter())[resource.kind] += 1
-        if resource.is_kubernetes_object:
-            body = masked(resource)
-            filename = f"{resource.kind.lower()}-{body['metadata']['name']}.yaml"
-        else:
-            body = {
-                "type": resource.type,
-                "name": resource.name,
-                "protect": resource.protect,
-                "inputs": masked(resource),
-            }
-            filename = f"{resource.kind.lower()}-{resource.name}.yaml"
-        path = out / group / filename
-        path.parent.mkdir(exist_ok=True)
-        import io
-
-        buffer = io.StringIO()
-        yaml.dump(body, buffer)
-        atomic_write(path, buffer.getvalue())
-        files.append(path)
+    try:
+        for resource in run.resources:
+            if not resource.custom or resource.type.startswith(("pulumi:providers:", "random:")):
+                continue
+            group = _group(resource, by_urn)
+            groups.setdefault(group, Counter())[resource.kind] += 1
+            if resource.is_kubernetes_object:
+                body = masked(resource)
+                filename = f"{resource.kind.lower()}-{body['metadata']['name']}.yaml"
+            else:
+                body = {
+                    "type": resource.type,
+                    "name": resource.name,
+                    "protect": resource.protect,
+                    "inputs": masked(resource),
+                }
+                filename = f"{resource.kind.lower()}-{resource.name}.yaml"
+            directory = staging / group
+            directory.mkdir(exist_ok=True)
+            (directory / filename).write_text(to_yaml_document(body), encoding="utf-8")
+            files.append(out / group / filename)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return PlanResult(run, out, files, groups)
+
+
+def to_yaml_document(body: dict[str, Any]) -> str:
+    # Manifests keep their natural key order (apiVersion, kind, metadata, spec) for reading.
+    return yaml.dump(body, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True)

@@ -162,7 +162,7 @@ def _update(
             "time": history.now(),
             "user": history.current_user(),
         }
-    after_text = render_stack_text(text, pins, prov)
+    after_text = render_stack_text(text, pins, prov, stack_file_name(stack))
     after = validate_stack_text(root, stack, after_text)
     return Update(stack, action, before, after, text, after_text, source)
 

@@ -17,10 +17,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
-from infra.environment import Environment, build_environment, load_project, stack_config_values, stack_file_name
+from infra.environment import (
+    Environment,
+    build_environment,
+    load_project,
+    load_yaml_text,
+    stack_config_values,
+    stack_file_name,
+)
 from infra.errors import ConfigError
 
 PINS_KEY = "mlops:components"
@@ -59,45 +63,62 @@ def _flow(mapping: Mapping[str, Any]) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
-def _block_range(lines: list[str], key: str, text: str) -> tuple[int, int, int] | None:
-    """(first line, end line exclusive, column) of `key` under `config:`, trailing blank and
-    comment lines left out of the range so they stay; None when the key is absent."""
-    try:
-        data = YAML().load(text)
-    except YAMLError:
+_CONFIG_LINE = re.compile(r"^config:\s*(#.*)?$")
+# A mapping key at the start of a line: everything up to the first ':' followed by a blank or
+# the end of the line (keys like mlops:components contain a ':' themselves).
+_KEY_LINE = re.compile(r"^\s*(?P<quote>[\"']?)(?P<key>[^\"'#\s][^#]*?)(?P=quote)\s*:(\s|$)")
+
+
+def _config_keys(lines: list[str], display: str) -> tuple[list[tuple[str, int]], int, int]:
+    """(the keys under `config:` with their line numbers, their column, the block's end line)."""
+    start = next((i for i, line in enumerate(lines) if _CONFIG_LINE.match(line)), None)
+    if start is None:
+        raise ConfigError.one(display, "config", "no top-level config: key to write the pins under")
+    keys: list[tuple[str, int]] = []
+    column: int | None = None
+    end = len(lines)
+    for number in range(start + 1, len(lines)):
+        line = lines[number]
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        if indent == 0:
+            end = number
+            break
+        if column is None:
+            column = indent
+        if indent == column and not stripped.startswith("- "):
+            match = _KEY_LINE.match(line)
+            if match:
+                keys.append((match["key"], number))
+    return keys, column if column is not None else 2, end
+
+
+def _block_range(lines: list[str], key: str, display: str) -> tuple[int, int, int] | None:
+    """(first line, end line exclusive, column) of `key` under `config:`; trailing blank and
+    comment lines stay outside the range (they belong to what follows). None when absent."""
+    keys, column, config_end = _config_keys(lines, display)
+    names = [k for k, _ in keys]
+    if key not in names:
         return None
-    config = data.get("config") if isinstance(data, Mapping) else None
-    if not isinstance(config, Mapping) or key not in config:
-        return None
-    keys = list(config)
-    line, column = config.lc.key(key)
-    index = keys.index(key)
-    if index + 1 < len(keys):
-        end = config.lc.key(keys[index + 1])[0]
-    else:
-        top = list(data)
-        after = top.index("config") + 1
-        end = data.lc.key(top[after])[0] if after < len(top) else len(lines)
+    index = names.index(key)
+    line = keys[index][1]
+    end = keys[index + 1][1] if index + 1 < len(keys) else config_end
     while end > line + 1 and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")):
         end -= 1
     return line, end, column
 
 
-def _config_column(lines: list[str], text: str) -> int:
-    data = YAML().load(text) or {}
-    config = data.get("config") if isinstance(data, Mapping) else None
-    if isinstance(config, Mapping) and config:
-        return config.lc.key(next(iter(config)))[1]
-    return 2
-
-
-def render_stack_text(text: str, pins: list[dict[str, Any]], provenance: dict[str, Any] | None) -> str:
+def render_stack_text(
+    text: str, pins: list[dict[str, Any]], provenance: dict[str, Any] | None, display: str = "stack file"
+) -> str:
     """`text` with its pins (and provenance, when given) replaced; every other line unchanged."""
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
-    found = _block_range(lines, PINS_KEY, text)
-    column = found[2] if found else _config_column(lines, text)
+    found = _block_range(lines, PINS_KEY, display)
+    column = found[2] if found else _config_keys(lines, display)[1]
     pad = " " * column
     block = [f"{pad}{PINS_KEY}:\n"] + [f"{pad}  - {_flow(p)}\n" for p in pins]
     if not pins:
@@ -110,8 +131,7 @@ def render_stack_text(text: str, pins: list[dict[str, Any]], provenance: dict[st
         lines.extend(block)
         insert_at = len(lines)
     if provenance is not None:
-        new_text = "".join(lines)
-        existing = _block_range(lines, PROVENANCE_KEY, new_text)
+        existing = _block_range(lines, PROVENANCE_KEY, display)
         prov = [f"{pad}{PROVENANCE_KEY}:\n"] + [
             f"{pad}  {k}: {_scalar(v)}\n" for k, v in provenance.items() if v is not None
         ]
@@ -119,16 +139,32 @@ def render_stack_text(text: str, pins: list[dict[str, Any]], provenance: dict[st
             lines[existing[0] : existing[1]] = prov
         else:
             lines[insert_at:insert_at] = prov
-    return "".join(lines)
+    result = "".join(lines)
+    _check_only_pins_changed(text, result, display)
+    return result
+
+
+def _check_only_pins_changed(before: str, after: str, display: str) -> None:
+    """The safety net under the text surgery: parsed, the two files differ in pins and
+    provenance only. Anything else means the edit went wrong, and nothing is written."""
+
+    def rest(data: Any) -> Any:
+        config = data.get("config") or {}
+        return {
+            **{k: v for k, v in data.items() if k != "config"},
+            "config": {k: v for k, v in config.items() if k not in (PINS_KEY, PROVENANCE_KEY)},
+        }
+
+    if rest(load_yaml_text(before, display) or {}) != rest(load_yaml_text(after, display) or {}):
+        raise ConfigError.one(
+            display, PINS_KEY, "could not rewrite the pins without touching other keys (unusual layout): edit by hand"
+        )
 
 
 def validate_stack_text(root: Path, stack: str, text: str) -> Environment:
     """The environment a stack file's text describes, fully validated (nothing is written)."""
     display = stack_file_name(stack)
-    try:
-        data = YAML(typ="safe", pure=True).load(text) or {}
-    except YAMLError as exc:
-        raise ConfigError.one(display, "", f"would not be valid YAML ({exc}); nothing was written") from None
+    data = load_yaml_text(text, display) or {}
     values, secret_keys = stack_config_values(root, data, display)
     return build_environment(root, load_project(root).name, stack, values, secret_keys)
 

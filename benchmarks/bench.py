@@ -1,0 +1,96 @@
+"""Benchmarks: the `mlops` commands on generated projects of many components.
+
+Targets (issue 3): `status`, `diff` and `promote --dry-run` on 200 components each under 1 s;
+`plan` of 500 components under 10 s. Each figure is the wall time of the whole command as a user
+runs it (a fresh process: interpreter start, imports, validation, output), best of N runs.
+
+    .venv/bin/python benchmarks/bench.py            # prints one line per figure
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MLOPS = str(Path(sys.executable).parent / "mlops")
+
+
+def make_project(root: Path, count: int) -> None:
+    """A project of `count` components (alternating apps and models), three versions each;
+    integration pins the newest versions, uat the middle ones."""
+    shutil.copy(REPO / "Pulumi.yaml", root / "Pulumi.yaml")
+    shutil.copytree(REPO / "infra", root / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    catalogue = root / "config" / "components"
+    catalogue.mkdir(parents=True)
+    pins: dict[str, list[str]] = {"integration": [], "uat": []}
+    for i in range(count):
+        name = f"component_{i:04d}"
+        kind = "app" if i % 2 else "model"
+        versions = []
+        for v in range(1, 4):
+            digest = hashlib.sha256(f"{name}{v}".encode()).hexdigest()
+            versions.append(
+                f"  - id: {i * 10 + v}\n    label: v{v}\n    digest: sha256:{digest}\n"
+                f"    created: 2026-11-0{v}T10:00:00Z\n    app_config: {{threshold: 0.{v}, model_name: {name}}}\n"
+            )
+        (catalogue / f"{name}.yaml").write_text(
+            f"name: {name}\ntype: {kind}\nimage: europe-docker.pkg.dev/acme/ml/{name.replace('_', '-')}\n"
+            f"port: 8080\nhealth_path: /health\nresources:\n  requests: {{cpu: 100m, memory: 256Mi}}\n"
+            f"default_version: {i * 10 + 3}\nversions:\n" + "".join(versions)
+        )
+        pins["integration"].append(f"    - {{name: {name}, type: {kind}, version: {i * 10 + 3}}}\n")
+        pins["uat"].append(f"    - {{name: {name}, type: {kind}, version: {i * 10 + 2}}}\n")
+    for stack, promotes_to in (("integration", "uat"), ("uat", None)):
+        chain = f"  mlops:environment: {{promotes_to: {promotes_to}}}\n" if promotes_to else ""
+        (root / f"Pulumi.{stack}.yaml").write_text(
+            "config:\n  gcp:project: acme\n"
+            + chain
+            + "  mlops:cluster: {name: ml, location: europe-west2}\n  mlops:ingress: {host: ml.acme.example}\n"
+            + "  mlops:worker_groups:\n    pool: {worker_type: 32-CPU-256GB-RAM-AMD, min_size: 3, max_size: 30}\n"
+            + "  mlops:settings: {worker_group: pool}\n  mlops:components:\n"
+            + "".join(pins[stack])
+        )
+
+
+def timed(args: list[str], cwd: Path, runs: int) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = subprocess.run([MLOPS, *args], cwd=cwd, capture_output=True, text=True, check=False)
+        best = min(best, time.perf_counter() - start)
+        if result.returncode not in (0, 1):
+            raise SystemExit(f"mlops {' '.join(args)} failed: {result.stderr.strip()}")
+    return best
+
+
+def main() -> None:
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        small = Path(tmp) / "p200"
+        small.mkdir()
+        make_project(small, 200)
+        for label, args, target in (
+            ("status, 200 components", ["status", "-s", "integration"], 1.0),
+            ("diff, 200 components", ["diff", "integration", "uat"], 1.0),
+            ("promote --dry-run, 200 components", ["promote", "integration", "--dry-run"], 1.0),
+        ):
+            seconds = timed(args, small, runs=5)
+            print(f"{label}: {seconds:.2f} s (target < {target:.0f} s) {'ok' if seconds < target else 'SLOW'}")
+        large = Path(tmp) / "p500"
+        large.mkdir()
+        make_project(large, 500)
+        seconds = timed(["plan", "-s", "integration", "--out", str(Path(tmp) / "plan")], large, runs=1)
+        print(f"plan, 500 components: {seconds:.2f} s (target < 10 s) {'ok' if seconds < 10 else 'SLOW'}")
+
+
+if __name__ == "__main__":
+    main()
