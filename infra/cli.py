@@ -142,21 +142,29 @@ def _deploy(root: Path, stack: str, no_deploy: bool) -> None:
     deploy.preview_and_up(root, stack, lambda line: typer.echo(line, nl=False))
 
 
+SYMBOLS = {"added": "+", "removed": "-", "changed": "~", "replaced": "+-"}
+
+
+def _echo_resources(resources, stack: str, limit: int = 8) -> None:
+    """One line per Kubernetes object, as `pulumi preview` marks them (+ create, ~ update,
+    - delete, +- replace), with the fields that change."""
+    if not resources:
+        typer.echo(f"No Kubernetes object changes in {stack}.")
+        return
+    counts = {s: sum(1 for r in resources if r.status == s) for s in SYMBOLS}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    typer.echo(f"Kubernetes objects that change in {stack} ({summary}):")
+    for r in resources:
+        fields = ", ".join(r.fields[:limit]) + (f" (+{len(r.fields) - limit} more)" if len(r.fields) > limit else "")
+        typer.echo(f"  {SYMBOLS[r.status]:>2} {r.kind} {r.object}" + (f": {fields}" if fields else ""))
+
+
 def _show_update(update, *, dry_run: bool) -> None:
     console = _console()
     for warning in update.warnings:
         typer.echo(f"warning: {warning}", err=True)
     console.print(_pins_table(update.pins, f"Pins of {update.stack}", "now", "after"))
-    resources = update.resources()
-    if resources:
-        from rich.table import Table
-
-        table = Table(title=f"Kubernetes objects that change in {update.stack}", title_justify="left")
-        for column in ("object", "kind", "change", "fields"):
-            table.add_column(column)
-        for r in resources:
-            table.add_row(r.object, r.kind, r.status, ", ".join(r.fields[:6]) + (" ..." if len(r.fields) > 6 else ""))
-        console.print(table)
+    _echo_resources(update.resources(), update.stack)
     if dry_run:
         typer.echo(f"Dry run: {update.stack} was not changed.")
 
@@ -240,17 +248,7 @@ def diff(
     else:
         console = _console()
         console.print(_pins_table(pins, f"Pins: {target} now -> with {source}'s pins", target, source))
-        if resources:
-            from rich.table import Table
-
-            table = Table(title=f"Kubernetes objects that would change in {target}", title_justify="left")
-            for column in ("object", "kind", "change", "fields"):
-                table.add_column(column)
-            for r in resources:
-                table.add_row(r.object, r.kind, r.status, ", ".join(r.fields))
-            console.print(table)
-        else:
-            typer.echo("No Kubernetes object would change.")
+        _echo_resources(resources, target)
     raise typer.Exit(1 if update.changed else 0)
 
 

@@ -23,7 +23,7 @@ from infra.stackfile import (
     validate_stack_text,
 )
 
-Status = Literal["added", "removed", "changed", "unchanged"]
+Status = Literal["added", "removed", "changed", "replaced", "unchanged"]
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,8 @@ def resource_changes(before: Environment, after: Environment) -> list[ResourceCh
         else:
             paths = _field_paths(a[name], b[name])
             if paths:
-                # A changed object name means Pulumi replaces it (the versioned app-config map).
-                status: Status = "changed"
+                # A new object name means Pulumi replaces the object (the versioned app config).
+                status: Status = "replaced" if "metadata.name" in paths else "changed"
                 changes.append(ResourceChange(name, kind, obj, status, paths))
     return changes
 
