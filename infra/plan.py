@@ -134,7 +134,7 @@ def _item(prefix: str, item: Any, indent: str, out: list[str]) -> None:
             # "- key: value" with the mapping's other keys aligned under the first
             nested: list[str] = []
             _emit(item, indent, nested)
-            nested[0] = f"{prefix} {nested[0][len(indent):]}"
+            nested[0] = f"{prefix} {nested[0][len(indent) :]}"
             out.extend(nested)
             return
         out.append(prefix)
