@@ -38,3 +38,17 @@ def preview_and_up(root: Path, stack: str, echo: Callable[[str], None]) -> None:
 
 def commands(stack: str) -> list[str]:
     return [f"pulumi preview --diff -s {stack}", f"pulumi up -s {stack}"]
+
+
+def init_stack(root: Path, stack: str) -> None:
+    """`pulumi stack init` (or select it when it exists already)."""
+    from pulumi import automation
+
+    automation.create_or_select_stack(stack_name=stack, work_dir=str(root))
+
+
+def destroy_and_remove(root: Path, stack: str, echo: Callable[[str], None]) -> None:
+    """`pulumi destroy` then `pulumi stack rm`, the CLI's progress streamed to `echo`."""
+    target = _stack(root, stack)
+    target.destroy(on_output=echo)
+    target.workspace.remove_stack(stack)

@@ -103,7 +103,7 @@ def write_plan(root: Path, stack: str, out: Path) -> PlanResult:
     return PlanResult(run, out, files, groups)
 
 
-_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./-]*$")
+_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./-]*(:[A-Za-z0-9_./-]+)*$")
 _RESERVED = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
 
 

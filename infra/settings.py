@@ -174,6 +174,14 @@ class PromotedFrom(Strict):
     user: str
 
 
+class ChallengerMeta(Strict):
+    """Written by `mlops challenger create`: whose replica this is, made from which stack, when."""
+
+    parent: str
+    created: datetime
+    owner: str
+
+
 class StackConfig(Strict):
     """The `mlops:` keys of a stack file (`Pulumi.<env>.yaml`), prefix removed."""
 
@@ -186,6 +194,7 @@ class StackConfig(Strict):
     components: list[Pin] = []
     api_key: str | None = None
     promoted_from: PromotedFrom | None = None
+    challenger: ChallengerMeta | None = None
 
     @field_validator("worker_groups")
     @classmethod

@@ -1,0 +1,164 @@
+"""Challengers: throw-away full replicas of an environment for one person or one pull request.
+
+A challenger is the stack `challenger-<name>`, file `Pulumi.challenger-<name>.yaml`: the parent's
+pins, environment config, settings, cluster and ingress; `promotes_to` the parent; its own
+namespace; the parent's owned worker groups as `existing` references (destroying a challenger can
+never touch them); and never the parent's secrets (the program generates the challenger's API key).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from infra import history
+from infra.environment import (
+    DNS_LABEL,
+    NAMESPACE,
+    _read_yaml,
+    list_stacks,
+    load_environment,
+    load_project,
+    stack_file_name,
+)
+from infra.errors import ConfigError, did_you_mean, one_of
+from infra.plan import to_yaml_document
+from infra.stackfile import atomic_write, pin_entries, project_lock, render_stack_text
+
+PREFIX = "challenger-"
+# Keys a challenger copies from its parent; anything else (secrets, provenance) stays behind.
+COPIED = ("cluster", "ingress", "settings", "environment_config")
+_DURATION = re.compile(r"^(?P<n>[0-9]+)(?P<unit>[smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def stack_name(name: str) -> str:
+    return f"{PREFIX}{name}"
+
+
+def check_name(root: Path, name: str) -> None:
+    display = stack_file_name(stack_name(name))
+    if not DNS_LABEL.match(name) or len(name) > 30:
+        raise ConfigError.one(
+            display, "", f"challenger name '{name}' must be lowercase letters, digits and '-', start with a letter, "
+            "at most 30 characters (it names a namespace)",
+        )  # fmt: skip
+    if stack_name(name) in list_stacks(root):
+        raise ConfigError.one(display, "", f"challenger '{name}' exists already: pick another name or destroy it")
+
+
+def replica_config(root: Path, parent: str, owner: str, created: str) -> dict[str, Any]:
+    """The config of a challenger of `parent`, as plain data (validated before it is written)."""
+    env = load_environment(root, parent)
+    raw = (_read_yaml(root / stack_file_name(parent), stack_file_name(parent)) or {}).get("config") or {}
+    config: dict[str, Any] = {}
+    for key, value in raw.items():
+        # Provider config such as gcp:project travels; encrypted values never do.
+        if not str(key).startswith(f"{NAMESPACE}:") and not (isinstance(value, dict) and "secure" in value):
+            config[key] = value
+    config[f"{NAMESPACE}:environment"] = {"promotes_to": parent}
+    config[f"{NAMESPACE}:challenger"] = {"parent": parent, "created": created, "owner": owner}
+    for key in COPIED:
+        if f"{NAMESPACE}:{key}" in raw:
+            config[f"{NAMESPACE}:{key}"] = raw[f"{NAMESPACE}:{key}"]
+    groups = {}
+    for name, group in env.worker_groups.items():
+        reference: dict[str, Any] = {"existing": True}
+        if group.worker_type:
+            reference["worker_type"] = group.worker_type
+        if group.existing and group.node_pool:
+            reference["node_pool"] = group.node_pool
+        groups[name] = reference
+    config[f"{NAMESPACE}:worker_groups"] = groups
+    return {"config": config}
+
+
+def create(root: Path, name: str, parent: str) -> Path:
+    from infra.promotion import require_stack
+    from infra.stackfile import validate_stack_text
+
+    require_stack(root, parent)
+    check_name(root, name)
+    stack = stack_name(name)
+    owner, created = history.current_user(), history.now()
+    header = (
+        f"# Challenger '{name}' of {parent}, created {created} by {owner}.\n"
+        f"# Promote it into {parent} with `mlops promote {stack}`; remove it with `mlops challenger destroy {name}`.\n"
+    )
+    text = header + to_yaml_document(replica_config(root, parent, owner, created))
+    # The pins as every stack file writes them, one flow mapping a line.
+    text = render_stack_text(text, pin_entries(load_environment(root, parent)), None, stack_file_name(stack))
+    validate_stack_text(root, stack, text)
+    with project_lock(root):
+        check_name(root, name)
+        atomic_write(root / stack_file_name(stack), text)
+    return root / stack_file_name(stack)
+
+
+@dataclass(frozen=True)
+class Challenger:
+    name: str
+    stack: str
+    parent: str
+    created: datetime
+    owner: str
+    drift: int  # pins that differ from the parent now (versions, added, removed)
+
+    def age(self, now: datetime) -> timedelta:
+        return now - self.created
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ConfigError.one("--older-than", "", f"'{text}' is not a duration: use a number and s, m, h, d or w (7d)")
+    return timedelta(**{_UNITS[match["unit"]]: int(match["n"])})
+
+
+def challengers(root: Path) -> list[Challenger]:
+    found = []
+    for stack in list_stacks(root):
+        if not stack.startswith(PREFIX):
+            continue
+        env = load_environment(root, stack)
+        meta = env.config.challenger
+        if meta is None:
+            raise ConfigError.one(
+                stack_file_name(stack), f"{NAMESPACE}:challenger", "missing: re-create it with mlops challenger create"
+            )
+        mine = {c.name: c.version.id for c in env.components}
+        try:
+            theirs = {c.name: c.version.id for c in load_environment(root, meta.parent).components}
+        except ConfigError:
+            theirs = {}
+        drift = sum(1 for n in mine.keys() | theirs.keys() if mine.get(n) != theirs.get(n))
+        created = meta.created if meta.created.tzinfo else meta.created.replace(tzinfo=UTC)
+        found.append(Challenger(stack[len(PREFIX) :], stack, meta.parent, created, meta.owner, drift))
+    return found
+
+
+def require_challenger(root: Path, name: str) -> str:
+    """The stack of challenger `name`; refuses anything that is not a challenger, always."""
+    stack = name if name.startswith(PREFIX) else stack_name(name)
+    known = list_stacks(root)
+    if stack not in known:
+        mine = [s[len(PREFIX) :] for s in known if s.startswith(PREFIX)]
+        if name in known:
+            raise ConfigError.one(
+                stack_file_name(name), "", f"'{name}' is not a challenger: only challenger stacks can be destroyed here"
+            )
+        raise ConfigError.one(
+            stack_file_name(stack), "", f"no challenger '{name}'{did_you_mean(name, mine)}; challengers: {one_of(mine)}"
+        )
+    if load_environment(root, stack).config.challenger is None:
+        raise ConfigError.one(
+            stack_file_name(stack), f"{NAMESPACE}:challenger", "this stack is not a challenger: refusing to destroy it"
+        )
+    return stack
+
+
+def project_name(root: Path) -> str:
+    return load_project(root).name
