@@ -611,6 +611,246 @@ def challenger_destroy(
         typer.echo(f"Destroyed {stack} and removed {stack_file_name(stack)}.")
 
 
+# --------------------------------------------------------------------------- catalogue
+
+version_app = typer.Typer(
+    help="A component's versions in the catalogue: list, add, tag, set-default.", no_args_is_help=True
+)
+app.add_typer(version_app, name="version")
+
+
+@version_app.command("list")
+def version_list(component: Annotated[str, typer.Argument(help="A catalogue component.")]) -> None:
+    """Id, label, digest and creation time of every version; * marks the default."""
+    from infra import catalogue
+    from infra.errors import ConfigError
+
+    try:
+        entry = catalogue.get(_root(), component)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    from rich.table import Table
+
+    table = Table(title=f"{entry.type} {entry.name} ({entry.image})", title_justify="left")
+    for column in ("default", "id", "label", "digest", "created"):
+        table.add_column(column)
+    default = entry.find_version(entry.default_version)
+    for v in sorted(entry.versions, key=lambda v: v.id, reverse=True):
+        table.add_row("*" if v is default else "", str(v.id), v.label or "-", v.digest, v.created.isoformat())
+    _console().print(table)
+
+
+@version_app.command("add")
+def version_add(
+    component: Annotated[str, typer.Argument(help="A catalogue component.")],
+    digest: Annotated[str, typer.Option("--digest", help="The image digest: sha256:<64 hex>.")],
+    label: Annotated[str | None, typer.Option("--label", help="A label such as v4.")] = None,
+    app_config: Annotated[
+        Path | None, typer.Option("--app-config", help="YAML file: this version's app config.")
+    ] = None,
+    default: Annotated[bool, typer.Option("--default", help="Make it the default version.")] = False,
+) -> None:
+    """Add a version (the next id, created now)."""
+    from infra import catalogue
+    from infra.errors import ConfigError
+
+    try:
+        new_id = catalogue.add(_root(), component, digest, label, app_config, default)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    typer.echo(
+        f"Added {component} version {new_id}{f' ({label})' if label else ''}{', the default' if default else ''}."
+    )
+
+
+@version_app.command("tag")
+def version_tag(
+    component: Annotated[str, typer.Argument(help="A catalogue component.")],
+    version: Annotated[str, typer.Argument(metavar="ID", help="The version id (or its current label).")],
+    label: Annotated[str, typer.Argument(help="The label, such as v4.")],
+) -> None:
+    """Give a version a label."""
+    from infra import catalogue
+    from infra.errors import ConfigError
+
+    try:
+        found = catalogue.tag(_root(), component, version, label)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"Tagged {component} version {found} as {label}.")
+
+
+@version_app.command("set-default")
+def version_set_default(
+    component: Annotated[str, typer.Argument(help="A catalogue component.")],
+    version: Annotated[str, typer.Argument(metavar="ID|LABEL", help="The version.")],
+) -> None:
+    """Make a version the default (what `mlops component add` pins when no version is given)."""
+    from infra import catalogue
+    from infra.errors import ConfigError
+
+    try:
+        found = catalogue.set_default(_root(), component, version)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"The default version of {component} is now {found}.")
+
+
+# --------------------------------------------------------------------------- components in a stack
+
+component_app = typer.Typer(help="Add or remove a component in an environment.", no_args_is_help=True)
+app.add_typer(component_app, name="component")
+
+
+@component_app.command("add")
+def component_add(
+    name: Annotated[str, typer.Argument(help="A catalogue component.")],
+    stack: StackOpt,
+    version: Annotated[
+        str | None, typer.Option("--version", help="Id or label (default: the catalogue default).")
+    ] = None,
+) -> None:
+    """Pin a component in the stack (its default version unless --version)."""
+    from infra.errors import ConfigError
+    from infra.promotion import commit, prepare_add
+
+    try:
+        root = _root()
+        update = commit(root, lambda: prepare_add(root, stack, name, version))
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"Added {name} version {update.after.by_name[name].version.id} to {stack}. Deploy: pulumi up -s {stack}")
+
+
+@component_app.command("remove")
+def component_remove(
+    name: Annotated[str, typer.Argument(help="A component pinned in the stack.")], stack: StackOpt, yes: YesOpt = False
+) -> None:
+    """Remove a component's pin from the stack (its resources go at the next pulumi up)."""
+    from infra.errors import ConfigError
+    from infra.promotion import commit, prepare_remove
+
+    try:
+        root = _root()
+        prepare_remove(root, stack, name)
+        _confirm(f"Remove {name} from {stack}?", yes)
+        commit(root, lambda: prepare_remove(root, stack, name))
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"Removed {name} from {stack}. Deploy: pulumi up -s {stack}")
+
+
+# --------------------------------------------------------------------------- settings
+
+settings_app = typer.Typer(
+    help="replicas, worker_group, low_latency_mode per level: list, set, inherit.", no_args_is_help=True
+)
+app.add_typer(settings_app, name="settings")
+ComponentOpt = Annotated[str | None, typer.Option("--component", help="Act on this component's level.")]
+ProjectOpt = Annotated[bool, typer.Option("--project", help="Act on the project level (Pulumi.yaml).")]
+
+
+@settings_app.command("list")
+def settings_list(stack: StackOpt, component: ComponentOpt = None) -> None:
+    """Each setting's value and the level it comes from (built-in, project, environment, component)."""
+    from infra.environment import load_environment
+    from infra.errors import ConfigError
+    from infra.promotion import require_stack
+    from infra.settings import SETTING_KEYS
+
+    try:
+        root = _root()
+        require_stack(root, stack)
+        env = load_environment(root, stack)
+        if component is not None and component not in env.by_name:
+            from infra.errors import did_you_mean, one_of
+
+            raise ConfigError.one(
+                f"Pulumi.{stack}.yaml", "mlops:components",
+                f"'{component}' is not pinned{did_you_mean(component, env.by_name)}; pinned: {one_of(env.by_name)}",
+            )  # fmt: skip
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    from rich.table import Table
+
+    from infra.environment import BUILT_IN, resolve_settings
+    from infra.settings import Settings
+
+    chosen = [env.by_name[component]] if component else env.components
+    table = Table(title=f"Settings of {stack}" + (f" / {component}" if component else ""), title_justify="left")
+    for column in ("component", "key", "value", "level"):
+        table.add_column(column)
+    if not component:
+        resolved = resolve_settings(env.project_settings, env.config.settings, Settings())
+        for key in SETTING_KEYS:
+            table.add_row("(environment)", key, _setting_text(resolved[key].value), resolved[key].source)
+    for c in chosen:
+        for key in SETTING_KEYS:
+            table.add_row(c.name, key, _setting_text(c.settings[key].value), c.settings[key].source)
+    del BUILT_IN
+    _console().print(table)
+
+
+def _setting_text(value) -> str:
+    if value is None:
+        return "-"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _settings_change(stack: str | None, key: str, value, component: str | None, project: bool) -> str:
+    from infra import layering
+
+    root = _root()
+    if project:
+        if component or stack:
+            raise typer.BadParameter("--project acts on Pulumi.yaml: give neither -s nor --component")
+        stacks = layering.set_project_setting(root, key, value)
+        return f"Pulumi.yaml (checked {', '.join(stacks)})"
+    if not stack:
+        raise typer.BadParameter("give -s STACK (or --project)")
+    update = layering.set_setting(root, stack, component, key, value)
+    where = f"{stack} / {component}" if component else stack
+    return where if update.changed else f"{where} (unchanged)"
+
+
+@settings_app.command("set")
+def settings_set(
+    key: Annotated[str, typer.Argument(help="replicas, worker_group or low_latency_mode.")],
+    value: Annotated[str, typer.Argument(help="The value (replicas 3, worker_group gpu-pool, low_latency_mode true).")],
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="The stack (environment level).")] = None,
+    component: ComponentOpt = None,
+    project: ProjectOpt = False,
+) -> None:
+    """Set a setting at the environment level (-s), a component's level (--component) or the project (--project)."""
+    from infra.errors import ConfigError
+    from infra.layering import parse_value
+
+    try:
+        where = _settings_change(stack, key, parse_value(key, value), component, project)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"Set {key} = {value} for {where}.")
+
+
+@settings_app.command("inherit")
+def settings_inherit(
+    key: Annotated[str, typer.Argument(help="replicas, worker_group or low_latency_mode.")],
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="The stack (environment level).")] = None,
+    component: ComponentOpt = None,
+    project: ProjectOpt = False,
+) -> None:
+    """Remove a level's value so it inherits from the level above."""
+    from infra.errors import ConfigError
+    from infra.layering import parse_value
+
+    try:
+        parse_value(key, "1" if key == "replicas" else "true" if key == "low_latency_mode" else "x")
+        where = _settings_change(stack, key, None, component, project)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{key} now inherits for {where}.")
+
+
 def main() -> None:
     app()
 

@@ -118,7 +118,7 @@ class Update:
     """A prepared change of one stack's pins: nothing is written until `commit`."""
 
     stack: str
-    action: Literal["promote", "pin", "rollback"]
+    action: Literal["promote", "pin", "rollback", "add", "remove", "settings"]
     before: Environment
     after: Environment
     before_text: str
@@ -132,6 +132,9 @@ class Update:
 
     @property
     def changed(self) -> bool:
+        if self.action == "settings":
+            return self.after_text != self.before_text
+        # Pin actions compare versions: rewriting a label as its id changes nothing.
         return any(c.status != "unchanged" for c in self.pins)
 
     def resources(self) -> list[ResourceChange]:
@@ -309,6 +312,54 @@ def prepare_rollback(root: Path, stack: str) -> Update:
     )
 
 
+def prepare_add(root: Path, stack: str, component: str, version: str | None) -> Update:
+    from infra.environment import load_catalogue
+
+    require_stack(root, stack)
+    env = load_environment(root, stack)
+    display = stack_file_name(stack)
+    if component in env.by_name:
+        raise ConfigError.one(
+            display,
+            f"mlops:components[{component}]",
+            f"'{component}' is pinned already (version {env.by_name[component].version.id}): "
+            f"use mlops pin {component} VERSION -s {stack}",
+        )
+    catalogue = load_catalogue(root)
+    entry = catalogue.get(component)
+    if entry is None:
+        raise ConfigError.one(
+            f"config/components/{component}.yaml",
+            "",
+            f"no catalogue component '{component}'{did_you_mean(component, catalogue)}: use one of {one_of(catalogue)}",
+        )
+    ref = entry.default_version if version is None else version
+    found = entry.find_version(ref)
+    if found is None:
+        choices = [str(v.id) for v in entry.versions] + [v.label for v in entry.versions if v.label]
+        raise ConfigError.one(
+            f"config/components/{component}.yaml",
+            "versions",
+            f"no version {ref!r}{did_you_mean(str(ref), choices)}; use an id or label: {', '.join(choices)}",
+        )
+    pins = [*pin_entries(env), {"name": component, "type": entry.type, "version": found.id}]
+    return _update(root, stack, "add", pins, {"component": component, "version": found.id}, provenance=False)
+
+
+def prepare_remove(root: Path, stack: str, component: str) -> Update:
+    require_stack(root, stack)
+    env = load_environment(root, stack)
+    if component not in env.by_name:
+        raise ConfigError.one(
+            stack_file_name(stack),
+            "mlops:components",
+            f"'{component}' is not pinned in this stack{did_you_mean(component, env.by_name)}; "
+            f"pinned: {one_of(env.by_name)}",
+        )
+    pins = [p for p in pin_entries(env) if p["name"] != component]
+    return _update(root, stack, "remove", pins, {"component": component}, provenance=False)
+
+
 def commit(root: Path, prepare: Callable[[], Update]) -> Update:
     """Prepare and write under the project lock, so two writers never interleave: the second one
     sees the first one's file. Appends the log record after the file is in place."""
@@ -317,6 +368,8 @@ def commit(root: Path, prepare: Callable[[], Update]) -> Update:
         if not update.changed:
             return update
         atomic_write(root / stack_file_name(update.stack), update.after_text)
+        if update.action == "settings":
+            return update
         history.append(
             root,
             {

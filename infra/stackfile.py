@@ -140,24 +140,42 @@ def render_stack_text(
         else:
             lines[insert_at:insert_at] = prov
     result = "".join(lines)
-    _check_only_pins_changed(text, result, display)
+    _check_only_changed(text, result, {PINS_KEY, PROVENANCE_KEY}, display)
     return result
 
 
-def _check_only_pins_changed(before: str, after: str, display: str) -> None:
-    """The safety net under the text surgery: parsed, the two files differ in pins and
-    provenance only. Anything else means the edit went wrong, and nothing is written."""
+def render_config_key(text: str, key: str, value: dict[str, Any] | None, display: str = "stack file") -> str:
+    """`text` with one `config:` key set to a flow mapping (or removed, for None); every other
+    line unchanged."""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    found = _block_range(lines, key, display)
+    column = found[2] if found else _config_keys(lines, display)[1]
+    block = [] if value is None else [f"{' ' * column}{key}: {_flow(value)}\n"]
+    if found:
+        lines[found[0] : found[1]] = block
+    else:
+        lines.extend(block)
+    result = "".join(lines)
+    _check_only_changed(text, result, {key}, display)
+    return result
+
+
+def _check_only_changed(before: str, after: str, keys: set[str], display: str) -> None:
+    """The safety net under the text surgery: parsed, the two files differ in `keys` only.
+    Anything else means the edit went wrong, and nothing is written."""
 
     def rest(data: Any) -> Any:
         config = data.get("config") or {}
         return {
             **{k: v for k, v in data.items() if k != "config"},
-            "config": {k: v for k, v in config.items() if k not in (PINS_KEY, PROVENANCE_KEY)},
+            "config": {k: v for k, v in config.items() if k not in keys},
         }
 
     if rest(load_yaml_text(before, display) or {}) != rest(load_yaml_text(after, display) or {}):
         raise ConfigError.one(
-            display, PINS_KEY, "could not rewrite the pins without touching other keys (unusual layout): edit by hand"
+            display, sorted(keys)[0], "could not rewrite it without touching other keys (unusual layout): edit by hand"
         )
 
 
