@@ -122,7 +122,7 @@ def _confirm(question: str, yes: bool) -> None:
     if yes:
         return
     if not sys.stdin.isatty():
-        raise typer.BadParameter("no terminal to confirm on: pass --yes to confirm non-interactively")
+        raise _fail(ValueError("no terminal to confirm on: pass --yes to confirm non-interactively"))
     if not typer.confirm(question, default=False):
         typer.echo("Nothing changed.")
         raise typer.Exit(1)
@@ -803,11 +803,11 @@ def _settings_change(stack: str | None, key: str, value, component: str | None, 
     root = _root()
     if project:
         if component or stack:
-            raise typer.BadParameter("--project acts on Pulumi.yaml: give neither -s nor --component")
+            raise _fail(ValueError("--project acts on Pulumi.yaml: give neither -s nor --component"))
         stacks = layering.set_project_setting(root, key, value)
         return f"Pulumi.yaml (checked {', '.join(stacks)})"
     if not stack:
-        raise typer.BadParameter("give -s STACK (or --project)")
+        raise _fail(ValueError("give -s STACK (the environment level) or --project"))
     update = layering.set_setting(root, stack, component, key, value)
     where = f"{stack} / {component}" if component else stack
     return where if update.changed else f"{where} (unchanged)"
@@ -852,7 +852,27 @@ def settings_inherit(
 
 
 def main() -> None:
-    app()
+    """The console script: usage mistakes (a missing argument, an unknown option) are one line
+    and exit 2, like every other error of this command."""
+    import sys
+
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        # Typer's usage errors (its vendored click's UsageError: exit code 2, format_message).
+        if getattr(exc, "exit_code", None) != EXIT_ERROR or not hasattr(exc, "format_message"):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "mlops"
+        if not exc.format_message() and ctx is not None:  # no arguments at all: show the help
+            typer.echo(ctx.get_help())
+            sys.exit(0)
+        typer.echo(f"{where}: {exc.format_message()} (see {where} --help)", err=True)
+        sys.exit(EXIT_ERROR)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

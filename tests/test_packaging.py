@@ -74,3 +74,27 @@ def test_mlops_console_command_prints_help() -> None:
     result = subprocess.run([command, "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "validate" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["promote"], "mlops promote: Missing argument 'FROM'. (see mlops promote --help)"),
+        (["promote", "integration", "--bogus"], "mlops promote: No such option: --bogus (see mlops promote --help)"),
+        (["version", "add"], "mlops version add: Missing argument 'component'. (see mlops version add --help)"),
+    ],
+)
+def test_usage_mistakes_are_one_line_and_exit_2(args: list[str], expected: str) -> None:
+    command = shutil.which("mlops", path=str(Path(sys.executable).parent))
+    assert command
+    result = subprocess.run([command, *args], cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == expected
+    assert "Traceback" not in result.stderr
+
+
+def test_no_arguments_prints_help() -> None:
+    command = shutil.which("mlops", path=str(Path(sys.executable).parent))
+    assert command
+    result = subprocess.run([command], cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "challenger" in result.stdout and "promote" in result.stdout
