@@ -21,7 +21,6 @@ from infra.environment import (
     _read_yaml,
     list_stacks,
     load_environment,
-    load_project,
     stack_file_name,
 )
 from infra.errors import ConfigError, did_you_mean, one_of
@@ -158,7 +157,3 @@ def require_challenger(root: Path, name: str) -> str:
             stack_file_name(stack), f"{NAMESPACE}:challenger", "this stack is not a challenger: refusing to destroy it"
         )
     return stack
-
-
-def project_name(root: Path) -> str:
-    return load_project(root).name

@@ -762,18 +762,15 @@ def settings_list(stack: StackOpt, component: ComponentOpt = None) -> None:
         root = _root()
         require_stack(root, stack)
         env = load_environment(root, stack)
-        if component is not None and component not in env.by_name:
-            from infra.errors import did_you_mean, one_of
+        if component is not None:
+            from infra.promotion import pinned
 
-            raise ConfigError.one(
-                f"Pulumi.{stack}.yaml", "mlops:components",
-                f"'{component}' is not pinned{did_you_mean(component, env.by_name)}; pinned: {one_of(env.by_name)}",
-            )  # fmt: skip
+            pinned(env, component)
     except ConfigError as exc:
         raise _fail(exc) from None
     from rich.table import Table
 
-    from infra.environment import BUILT_IN, resolve_settings
+    from infra.environment import resolve_settings
     from infra.settings import Settings
 
     chosen = [env.by_name[component]] if component else env.components
@@ -787,7 +784,6 @@ def settings_list(stack: StackOpt, component: ComponentOpt = None) -> None:
     for c in chosen:
         for key in SETTING_KEYS:
             table.add_row(c.name, key, _setting_text(c.settings[key].value), c.settings[key].source)
-    del BUILT_IN
     _console().print(table)
 
 

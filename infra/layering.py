@@ -20,8 +20,8 @@ from infra.environment import (
     load_environment,
     stack_file_name,
 )
-from infra.errors import ConfigError, did_you_mean, one_of
-from infra.promotion import Update, _update, require_stack
+from infra.errors import ConfigError, did_you_mean
+from infra.promotion import Update, _update, pinned, require_stack
 from infra.settings import SETTING_KEYS
 from infra.stackfile import atomic_write, pin_entries, project_lock, read_text, render_config_key, validate_stack_text
 
@@ -60,13 +60,7 @@ def _settings_update(root: Path, stack: str, component: str | None, key: str, va
         after_text = render_config_key(text, SETTINGS_KEY, current or None, display)
         after = validate_stack_text(root, stack, after_text)
         return Update(stack, "settings", env, after, text, after_text, {"settings": key})
-    if component not in env.by_name:
-        raise ConfigError.one(
-            display,
-            "mlops:components",
-            f"'{component}' is not pinned in this stack{did_you_mean(component, env.by_name)}; "
-            f"pinned: {one_of(env.by_name)}",
-        )
+    pinned(env, component)
     pins = pin_entries(env)
     for pin in pins:
         if pin["name"] == component:

@@ -273,18 +273,22 @@ def prepare_promotion(
     return update
 
 
-def prepare_pin(root: Path, stack: str, component: str, version: str) -> Update:
-    require_stack(root, stack)
-    env = load_environment(root, stack)
-    display = stack_file_name(stack)
-    current = env.by_name.get(component)
-    if current is None:
+def pinned(env: Environment, component: str) -> ResolvedComponent:
+    """The component as pinned in the environment, or one line saying it is not."""
+    if component not in env.by_name:
         raise ConfigError.one(
-            display,
+            stack_file_name(env.name),
             "mlops:components",
             f"'{component}' is not pinned in this stack{did_you_mean(component, env.by_name)}; "
             f"pinned: {one_of(env.by_name)}",
         )
+    return env.by_name[component]
+
+
+def prepare_pin(root: Path, stack: str, component: str, version: str) -> Update:
+    require_stack(root, stack)
+    env = load_environment(root, stack)
+    current = pinned(env, component)
     found = current.catalogue.find_version(version)
     if found is None:
         choices = [str(v.id) for v in current.catalogue.versions] + [
@@ -349,13 +353,7 @@ def prepare_add(root: Path, stack: str, component: str, version: str | None) -> 
 def prepare_remove(root: Path, stack: str, component: str) -> Update:
     require_stack(root, stack)
     env = load_environment(root, stack)
-    if component not in env.by_name:
-        raise ConfigError.one(
-            stack_file_name(stack),
-            "mlops:components",
-            f"'{component}' is not pinned in this stack{did_you_mean(component, env.by_name)}; "
-            f"pinned: {one_of(env.by_name)}",
-        )
+    pinned(env, component)
     pins = [p for p in pin_entries(env) if p["name"] != component]
     return _update(root, stack, "remove", pins, {"component": component}, provenance=False)
 
