@@ -81,6 +81,22 @@ def _root() -> Path:
     return find_project_root(Path.cwd())
 
 
+def user_errors(command):
+    """Bad input anywhere in a command: its one line (or one line per problem) and exit 2."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from infra.errors import ConfigError, ProgramError
+
+        try:
+            return command(*args, **kwargs)
+        except (ConfigError, ProgramError) as exc:
+            raise _fail(exc) from None
+
+    return wrapper
+
+
 def _fail(exc: Exception) -> typer.Exit:
     from infra.errors import ConfigError
 
@@ -173,6 +189,7 @@ def _show_update(update, *, dry_run: bool) -> None:
 
 
 @app.command()
+@user_errors
 def plan(
     stack: StackOpt,
     out: Annotated[
@@ -180,20 +197,15 @@ def plan(
     ] = None,
 ) -> None:
     """Run the stack's program offline and write every object it declares (secrets masked)."""
-    from infra.errors import ConfigError
-    from infra.offline import ProgramError
 
-    try:
-        root = _root()
-        from infra.promotion import require_stack
+    root = _root()
+    from infra.promotion import require_stack
 
-        require_stack(root, stack)
-        from infra.plan import write_plan
+    require_stack(root, stack)
+    from infra.plan import write_plan
 
-        target = out or root / "build" / "plan" / stack
-        result = write_plan(root, stack, target)
-    except (ConfigError, ProgramError) as exc:
-        raise _fail(exc) from None
+    target = out or root / "build" / "plan" / stack
+    result = write_plan(root, stack, target)
     from rich.table import Table
 
     table = Table(title=f"Plan of {stack}: {len(result.files)} objects in {result.out}", title_justify="left")
@@ -207,6 +219,7 @@ def plan(
 
 
 @app.command()
+@user_errors
 def diff(
     source: Annotated[str, typer.Argument(metavar="FROM", help="The stack whose pins would be promoted.")],
     target: Annotated[str, typer.Argument(metavar="TO", help="The stack that would run them.")],
@@ -215,18 +228,13 @@ def diff(
     """What TO would change if it ran FROM's pins. Exit 0 when the pins are the same, 1 when they differ, 2 on error."""
     import json
 
-    from infra.errors import ConfigError
-
     if format not in ("text", "markdown", "json"):
         raise _fail(ValueError(f"--format {format!r}: use text, markdown or json"))
-    try:
-        root = _root()
-        from infra.promotion import prepare_promotion
+    root = _root()
+    from infra.promotion import prepare_promotion
 
-        update = prepare_promotion(root, source, target, force=True)
-        resources = update.resources()
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    update = prepare_promotion(root, source, target, force=True)
+    resources = update.resources()
     pins = update.pins
     if format == "json":
         typer.echo(
@@ -273,6 +281,7 @@ def _markdown(source: str, target: str, pins, resources) -> str:
 
 
 @app.command()
+@user_errors
 def promote(
     source: Annotated[str, typer.Argument(metavar="FROM", help="The stack whose versions are promoted.")],
     target: Annotated[str | None, typer.Argument(metavar="[TO]", help="Default: FROM's promotes_to.")] = None,
@@ -292,51 +301,49 @@ def promote(
 
     if source_kind not in ("config", "deployed"):
         raise _fail(ValueError(f"--source {source_kind!r}: use config or deployed"))
-    try:
-        root = _root()
-        from infra import deploy
-        from infra.promotion import commit, prepare_promotion, read_outputs_file
+    root = _root()
+    from infra import deploy
+    from infra.promotion import commit, prepare_promotion, read_outputs_file
 
-        outputs, display, update_number = None, "stack outputs", None
-        if source_kind == "deployed":
-            if outputs_file is not None:
-                outputs, display = read_outputs_file(outputs_file), str(outputs_file)
-            elif deploy.available():
-                outputs, display = deploy.outputs(root, source), f"outputs of stack {source}"
-                update_number = deploy.last_update(root, source)
-            else:
-                raise ConfigError.one(
-                    "--source deployed", "", "needs --outputs-file F or the Pulumi CLI to read FROM's outputs"
-                )
-
-        def prepare():
-            return prepare_promotion(
-                root,
-                source,
-                target,
-                source_kind=source_kind,
-                outputs=outputs,
-                outputs_display=display,
-                update_number=update_number,
-                force=force,
+    outputs, display, update_number = None, "stack outputs", None
+    if source_kind == "deployed":
+        if outputs_file is not None:
+            outputs, display = read_outputs_file(outputs_file), str(outputs_file)
+        elif deploy.available():
+            outputs, display = deploy.outputs(root, source), f"outputs of stack {source}"
+            update_number = deploy.last_update(root, source)
+        else:
+            raise ConfigError.one(
+                "--source deployed", "", "needs --outputs-file F or the Pulumi CLI to read FROM's outputs"
             )
 
-        update = prepare()
-        _show_update(update, dry_run=dry_run)
-        if dry_run:
-            return
-        if not update.changed:
-            typer.echo(f"Nothing to promote: {update.stack} already runs these versions.")
-            return
-        _confirm(f"Promote {source} -> {update.stack}?", yes)
-        update = commit(root, prepare)
-        typer.echo(f"Wrote the pins of {update.stack} (promoted from {source}, {source_kind}).")
-        _deploy(root, update.stack, no_deploy)
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    def prepare():
+        return prepare_promotion(
+            root,
+            source,
+            target,
+            source_kind=source_kind,
+            outputs=outputs,
+            outputs_display=display,
+            update_number=update_number,
+            force=force,
+        )
+
+    update = prepare()
+    _show_update(update, dry_run=dry_run)
+    if dry_run:
+        return
+    if not update.changed:
+        typer.echo(f"Nothing to promote: {update.stack} already runs these versions.")
+        return
+    _confirm(f"Promote {source} -> {update.stack}?", yes)
+    update = commit(root, prepare)
+    typer.echo(f"Wrote the pins of {update.stack} (promoted from {source}, {source_kind}).")
+    _deploy(root, update.stack, no_deploy)
 
 
 @app.command()
+@user_errors
 def pin(
     component: Annotated[str, typer.Argument(help="A component pinned in the stack.")],
     version: Annotated[str, typer.Argument(help="A catalogue version: id or label (v3).")],
@@ -345,61 +352,51 @@ def pin(
     yes: YesOpt = False,
 ) -> None:
     """Pin one component to any catalogue version (a hotfix or a manual rollback of one component)."""
-    from infra.errors import ConfigError
 
-    try:
-        root = _root()
-        from infra.promotion import commit, prepare_pin
+    root = _root()
+    from infra.promotion import commit, prepare_pin
 
-        update = prepare_pin(root, stack, component, version)
-        _show_update(update, dry_run=False)
-        if not update.changed:
-            typer.echo(f"Nothing to do: {component} already runs that version in {stack}.")
-            return
-        _confirm(f"Pin {component} to {version} in {stack}?", yes)
-        commit(root, lambda: prepare_pin(root, stack, component, version))
-        typer.echo(f"Pinned {component} to {version} in {stack}.")
-        _deploy(root, stack, no_deploy)
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    update = prepare_pin(root, stack, component, version)
+    _show_update(update, dry_run=False)
+    if not update.changed:
+        typer.echo(f"Nothing to do: {component} already runs that version in {stack}.")
+        return
+    _confirm(f"Pin {component} to {version} in {stack}?", yes)
+    commit(root, lambda: prepare_pin(root, stack, component, version))
+    typer.echo(f"Pinned {component} to {version} in {stack}.")
+    _deploy(root, stack, no_deploy)
 
 
 @app.command()
+@user_errors
 def rollback(stack: StackOpt, no_deploy: NoDeployOpt = False, yes: YesOpt = False) -> None:
     """Restore the pins the stack had before its last promote, pin or rollback."""
-    from infra.errors import ConfigError
 
-    try:
-        root = _root()
-        from infra.promotion import commit, prepare_rollback
+    root = _root()
+    from infra.promotion import commit, prepare_rollback
 
-        update = prepare_rollback(root, stack)
-        _show_update(update, dry_run=False)
-        if not update.changed:
-            typer.echo(f"Nothing to roll back: {stack} already runs those pins.")
-            return
-        _confirm(f"Roll back {stack}?", yes)
-        commit(root, lambda: prepare_rollback(root, stack))
-        typer.echo(f"Rolled back the pins of {stack}.")
-        _deploy(root, stack, no_deploy)
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    update = prepare_rollback(root, stack)
+    _show_update(update, dry_run=False)
+    if not update.changed:
+        typer.echo(f"Nothing to roll back: {stack} already runs those pins.")
+        return
+    _confirm(f"Roll back {stack}?", yes)
+    commit(root, lambda: prepare_rollback(root, stack))
+    typer.echo(f"Rolled back the pins of {stack}.")
+    _deploy(root, stack, no_deploy)
 
 
 @app.command("history")
+@user_errors
 def history_command(stack: StackOpt) -> None:
     """Every promote, pin and rollback of the stack, oldest first."""
     from infra import history
-    from infra.errors import ConfigError
 
-    try:
-        root = _root()
-        from infra.promotion import require_stack
+    root = _root()
+    from infra.promotion import require_stack
 
-        require_stack(root, stack)
-        recorded = history.records(root, stack)
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    require_stack(root, stack)
+    recorded = history.records(root, stack)
     if not recorded:
         typer.echo(f"No recorded changes for {stack}.")
         return
@@ -423,6 +420,7 @@ def history_command(stack: StackOpt) -> None:
 
 
 @app.command()
+@user_errors
 def status(
     stack: StackOpt,
     live: Annotated[bool, typer.Option("--live", help="Add what the stack's outputs say is deployed.")] = False,
@@ -433,26 +431,23 @@ def status(
     """Which version of each component the stack pins, with its settings (and their levels) and URL."""
     from infra.errors import ConfigError
 
-    try:
-        root = _root()
-        from infra.environment import load_environment
-        from infra.promotion import require_stack
+    root = _root()
+    from infra.environment import load_environment
+    from infra.promotion import require_stack
 
-        require_stack(root, stack)
-        env = load_environment(root, stack)
-        deployed = None
-        if live or outputs_file:
-            from infra import deploy
-            from infra.promotion import read_outputs_file
+    require_stack(root, stack)
+    env = load_environment(root, stack)
+    deployed = None
+    if live or outputs_file:
+        from infra import deploy
+        from infra.promotion import read_outputs_file
 
-            if outputs_file is not None:
-                deployed = read_outputs_file(outputs_file).get("components") or {}
-            elif deploy.available():
-                deployed = deploy.outputs(root, stack).get("components") or {}
-            else:
-                raise ConfigError.one("--live", "", "needs the Pulumi CLI on PATH, or --outputs-file F")
-    except ConfigError as exc:
-        raise _fail(exc) from None
+        if outputs_file is not None:
+            deployed = read_outputs_file(outputs_file).get("components") or {}
+        elif deploy.available():
+            deployed = deploy.outputs(root, stack).get("components") or {}
+        else:
+            raise ConfigError.one("--live", "", "needs the Pulumi CLI on PATH, or --outputs-file F")
     from rich.table import Table
 
     title = f"{env.project} / {stack} (namespace {env.namespace}, promotes to {env.promotes_to or '-'})"
@@ -498,6 +493,7 @@ app.add_typer(challenger_app, name="challenger")
 
 
 @challenger_app.command("create")
+@user_errors
 def challenger_create(
     name: Annotated[str, typer.Argument(help="DNS-safe name: the stack is challenger-NAME.")],
     source: Annotated[str, typer.Option("--from", help="The environment to replicate (its promotes_to target).")],
@@ -505,24 +501,21 @@ def challenger_create(
     """Write Pulumi.challenger-NAME.yaml: STACK's pins, environment config, settings, cluster and
     ingress; its own namespace; STACK's node pools as existing references; no copied secrets."""
     from infra import challenger, deploy
-    from infra.errors import ConfigError
 
-    try:
-        root = _root()
-        path = challenger.create(root, name, source)
-        stack = challenger.stack_name(name)
-        typer.echo(f"Wrote {path.name}: a replica of {source} that promotes to {source}.")
-        if deploy.available():
-            deploy.init_stack(root, stack)
-            typer.echo(f"Created the stack {stack} in the Pulumi backend.")
-        else:
-            typer.echo(f"The Pulumi CLI is not installed here. To create and deploy it: pulumi stack init {stack}")
-        typer.echo(f"Deploy: pulumi up -s {stack}   Promote into {source}: mlops promote {stack}")
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    root = _root()
+    path = challenger.create(root, name, source)
+    stack = challenger.stack_name(name)
+    typer.echo(f"Wrote {path.name}: a replica of {source} that promotes to {source}.")
+    if deploy.available():
+        deploy.init_stack(root, stack)
+        typer.echo(f"Created the stack {stack} in the Pulumi backend.")
+    else:
+        typer.echo(f"The Pulumi CLI is not installed here. To create and deploy it: pulumi stack init {stack}")
+    typer.echo(f"Deploy: pulumi up -s {stack}   Promote into {source}: mlops promote {stack}")
 
 
 @challenger_app.command("list")
+@user_errors
 def challenger_list(
     older_than: Annotated[
         str | None, typer.Option("--older-than", help="Only challengers older than this (30m, 12h, 7d, 2w).")
@@ -535,17 +528,13 @@ def challenger_list(
     from datetime import UTC, datetime
 
     from infra import challenger
-    from infra.errors import ConfigError
 
-    try:
-        root = _root()
-        found = challenger.challengers(root)
-        if older_than is not None:
-            limit = challenger.parse_duration(older_than)
-            now = datetime.now(UTC)
-            found = [c for c in found if c.age(now) > limit]
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    root = _root()
+    found = challenger.challengers(root)
+    if older_than is not None:
+        limit = challenger.parse_duration(older_than)
+        now = datetime.now(UTC)
+        found = [c for c in found if c.age(now) > limit]
     if names_only:
         for c in found:
             typer.echo(c.name)
@@ -574,6 +563,7 @@ def challenger_list(
 
 
 @challenger_app.command("destroy")
+@user_errors
 def challenger_destroy(
     name: Annotated[str, typer.Argument(help="The challenger (NAME or challenger-NAME).")],
     yes: YesOpt = False,
@@ -589,20 +579,17 @@ def challenger_destroy(
     from infra.environment import stack_file_name
     from infra.errors import ConfigError
 
-    try:
-        root = _root()
-        stack = challenger.require_challenger(root, name)
-        if not deploy.available() and not config_only:
-            raise ConfigError.one(
-                stack_file_name(stack), "", "the Pulumi CLI is not installed, so its resources cannot be destroyed: "
-                "install it, or pass --config-only to remove only the file",
-            )  # fmt: skip
-        _confirm(f"Destroy {stack}{' (file only)' if config_only else ''}?", yes)
-        if not config_only:
-            deploy.destroy_and_remove(root, stack, lambda line: typer.echo(line, nl=False))
-        os.unlink(root / stack_file_name(stack))
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    root = _root()
+    stack = challenger.require_challenger(root, name)
+    if not deploy.available() and not config_only:
+        raise ConfigError.one(
+            stack_file_name(stack), "", "the Pulumi CLI is not installed, so its resources cannot be destroyed: "
+            "install it, or pass --config-only to remove only the file",
+        )  # fmt: skip
+    _confirm(f"Destroy {stack}{' (file only)' if config_only else ''}?", yes)
+    if not config_only:
+        deploy.destroy_and_remove(root, stack, lambda line: typer.echo(line, nl=False))
+    os.unlink(root / stack_file_name(stack))
     if config_only:
         typer.echo(
             f"Removed {stack_file_name(stack)}. Deployed resources, if any, remain: run pulumi destroy -s {stack}."
@@ -620,15 +607,12 @@ app.add_typer(version_app, name="version")
 
 
 @version_app.command("list")
+@user_errors
 def version_list(component: Annotated[str, typer.Argument(help="A catalogue component.")]) -> None:
     """Id, label, digest and creation time of every version; * marks the default."""
     from infra import catalogue
-    from infra.errors import ConfigError
 
-    try:
-        entry = catalogue.get(_root(), component)
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    entry = catalogue.get(_root(), component)
     from rich.table import Table
 
     table = Table(title=f"{entry.type} {entry.name} ({entry.image})", title_justify="left")
@@ -641,6 +625,7 @@ def version_list(component: Annotated[str, typer.Argument(help="A catalogue comp
 
 
 @version_app.command("add")
+@user_errors
 def version_add(
     component: Annotated[str, typer.Argument(help="A catalogue component.")],
     digest: Annotated[str, typer.Option("--digest", help="The image digest: sha256:<64 hex>.")],
@@ -652,18 +637,15 @@ def version_add(
 ) -> None:
     """Add a version (the next id, created now)."""
     from infra import catalogue
-    from infra.errors import ConfigError
 
-    try:
-        new_id = catalogue.add(_root(), component, digest, label, app_config, default)
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    new_id = catalogue.add(_root(), component, digest, label, app_config, default)
     typer.echo(
         f"Added {component} version {new_id}{f' ({label})' if label else ''}{', the default' if default else ''}."
     )
 
 
 @version_app.command("tag")
+@user_errors
 def version_tag(
     component: Annotated[str, typer.Argument(help="A catalogue component.")],
     version: Annotated[str, typer.Argument(metavar="ID", help="The version id (or its current label).")],
@@ -671,28 +653,21 @@ def version_tag(
 ) -> None:
     """Give a version a label."""
     from infra import catalogue
-    from infra.errors import ConfigError
 
-    try:
-        found = catalogue.tag(_root(), component, version, label)
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    found = catalogue.tag(_root(), component, version, label)
     typer.echo(f"Tagged {component} version {found} as {label}.")
 
 
 @version_app.command("set-default")
+@user_errors
 def version_set_default(
     component: Annotated[str, typer.Argument(help="A catalogue component.")],
     version: Annotated[str, typer.Argument(metavar="ID|LABEL", help="The version.")],
 ) -> None:
     """Make a version the default (what `mlops component add` pins when no version is given)."""
     from infra import catalogue
-    from infra.errors import ConfigError
 
-    try:
-        found = catalogue.set_default(_root(), component, version)
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    found = catalogue.set_default(_root(), component, version)
     typer.echo(f"The default version of {component} is now {found}.")
 
 
@@ -703,6 +678,7 @@ app.add_typer(component_app, name="component")
 
 
 @component_app.command("add")
+@user_errors
 def component_add(
     name: Annotated[str, typer.Argument(help="A catalogue component.")],
     stack: StackOpt,
@@ -711,32 +687,25 @@ def component_add(
     ] = None,
 ) -> None:
     """Pin a component in the stack (its default version unless --version)."""
-    from infra.errors import ConfigError
     from infra.promotion import commit, prepare_add
 
-    try:
-        root = _root()
-        update = commit(root, lambda: prepare_add(root, stack, name, version))
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    root = _root()
+    update = commit(root, lambda: prepare_add(root, stack, name, version))
     typer.echo(f"Added {name} version {update.after.by_name[name].version.id} to {stack}. Deploy: pulumi up -s {stack}")
 
 
 @component_app.command("remove")
+@user_errors
 def component_remove(
     name: Annotated[str, typer.Argument(help="A component pinned in the stack.")], stack: StackOpt, yes: YesOpt = False
 ) -> None:
     """Remove a component's pin from the stack (its resources go at the next pulumi up)."""
-    from infra.errors import ConfigError
     from infra.promotion import commit, prepare_remove
 
-    try:
-        root = _root()
-        prepare_remove(root, stack, name)
-        _confirm(f"Remove {name} from {stack}?", yes)
-        commit(root, lambda: prepare_remove(root, stack, name))
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    root = _root()
+    prepare_remove(root, stack, name)
+    _confirm(f"Remove {name} from {stack}?", yes)
+    commit(root, lambda: prepare_remove(root, stack, name))
     typer.echo(f"Removed {name} from {stack}. Deploy: pulumi up -s {stack}")
 
 
@@ -751,23 +720,20 @@ ProjectOpt = Annotated[bool, typer.Option("--project", help="Act on the project 
 
 
 @settings_app.command("list")
+@user_errors
 def settings_list(stack: StackOpt, component: ComponentOpt = None) -> None:
     """Each setting's value and the level it comes from (built-in, project, environment, component)."""
     from infra.environment import load_environment
-    from infra.errors import ConfigError
     from infra.promotion import require_stack
     from infra.settings import SETTING_KEYS
 
-    try:
-        root = _root()
-        require_stack(root, stack)
-        env = load_environment(root, stack)
-        if component is not None:
-            from infra.promotion import pinned
+    root = _root()
+    require_stack(root, stack)
+    env = load_environment(root, stack)
+    if component is not None:
+        from infra.promotion import pinned
 
-            pinned(env, component)
-    except ConfigError as exc:
-        raise _fail(exc) from None
+        pinned(env, component)
     from rich.table import Table
 
     from infra.environment import resolve_settings
@@ -810,6 +776,7 @@ def _settings_change(stack: str | None, key: str, value, component: str | None, 
 
 
 @settings_app.command("set")
+@user_errors
 def settings_set(
     key: Annotated[str, typer.Argument(help="replicas, worker_group or low_latency_mode.")],
     value: Annotated[str, typer.Argument(help="The value (replicas 3, worker_group gpu-pool, low_latency_mode true).")],
@@ -818,17 +785,14 @@ def settings_set(
     project: ProjectOpt = False,
 ) -> None:
     """Set a setting at the environment level (-s), a component's level (--component) or the project (--project)."""
-    from infra.errors import ConfigError
     from infra.layering import parse_value
 
-    try:
-        where = _settings_change(stack, key, parse_value(key, value), component, project)
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    where = _settings_change(stack, key, parse_value(key, value), component, project)
     typer.echo(f"Set {key} = {value} for {where}.")
 
 
 @settings_app.command("inherit")
+@user_errors
 def settings_inherit(
     key: Annotated[str, typer.Argument(help="replicas, worker_group or low_latency_mode.")],
     stack: Annotated[str | None, typer.Option("--stack", "-s", help="The stack (environment level).")] = None,
@@ -836,14 +800,10 @@ def settings_inherit(
     project: ProjectOpt = False,
 ) -> None:
     """Remove a level's value so it inherits from the level above."""
-    from infra.errors import ConfigError
     from infra.layering import parse_value
 
-    try:
-        parse_value(key, "1" if key == "replicas" else "true" if key == "low_latency_mode" else "x")
-        where = _settings_change(stack, key, None, component, project)
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    parse_value(key, "1" if key == "replicas" else "true" if key == "low_latency_mode" else "x")
+    where = _settings_change(stack, key, None, component, project)
     typer.echo(f"{key} now inherits for {where}.")
 
 
@@ -851,6 +811,7 @@ def settings_inherit(
 
 
 @app.command()
+@user_errors
 def smoke(
     stack: StackOpt,
     outputs_file: Annotated[
@@ -867,27 +828,24 @@ def smoke(
     from infra.environment import load_catalogue
     from infra.errors import ConfigError
 
-    try:
-        root = _root()
-        from infra.promotion import read_outputs_file, require_stack
+    root = _root()
+    from infra.promotion import read_outputs_file, require_stack
 
-        require_stack(root, stack)
-        if outputs_file is not None:
-            outputs, display = read_outputs_file(outputs_file), str(outputs_file)
-        elif deploy.available():
-            outputs, display = deploy.outputs(root, stack), f"outputs of stack {stack}"
-        else:
-            raise ConfigError.one("--outputs-file", "", "needs the Pulumi CLI on PATH, or --outputs-file F")
-        targets = smoke_checks.targets(outputs, load_catalogue(root), display)
-        api_key = os.environ.get("MLOPS_API_KEY") or outputs.get("api_key")
-        if any(t.type == "app" for t in targets) and not api_key:
-            raise ConfigError.one(
-                display, "api_key", "apps need the API key: set MLOPS_API_KEY, or export outputs with --show-secrets"
-            )
-        if timeout <= 0:
-            raise ConfigError.one("--timeout", "", f"{timeout} is not a positive number of seconds")
-    except ConfigError as exc:
-        raise _fail(exc) from None
+    require_stack(root, stack)
+    if outputs_file is not None:
+        outputs, display = read_outputs_file(outputs_file), str(outputs_file)
+    elif deploy.available():
+        outputs, display = deploy.outputs(root, stack), f"outputs of stack {stack}"
+    else:
+        raise ConfigError.one("--outputs-file", "", "needs the Pulumi CLI on PATH, or --outputs-file F")
+    targets = smoke_checks.targets(outputs, load_catalogue(root), display)
+    api_key = os.environ.get("MLOPS_API_KEY") or outputs.get("api_key")
+    if any(t.type == "app" for t in targets) and not api_key:
+        raise ConfigError.one(
+            display, "api_key", "apps need the API key: set MLOPS_API_KEY, or export outputs with --show-secrets"
+        )
+    if timeout <= 0:
+        raise ConfigError.one("--timeout", "", f"{timeout} is not a positive number of seconds")
     results = smoke_checks.run(targets, api_key, timeout)
     from rich.table import Table
 

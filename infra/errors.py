@@ -41,3 +41,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 def one_of(choices: Iterable[str]) -> str:
     items = sorted(str(c) for c in choices)
     return ", ".join(items) if items else "(none)"
+
+
+class ProgramError(Exception):
+    """The Pulumi program stopped with an error the user must fix (a pulumi.RunError)."""

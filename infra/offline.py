@@ -37,6 +37,7 @@ from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import run_in_stack
 
 from infra.environment import PROJECT_FILE, _read_yaml, read_stack_config
+from infra.errors import ProgramError
 
 # What the offline engine answers for the one data source the program reads: the GKE cluster.
 FAKE_ENDPOINT = "203.0.113.10"
@@ -84,10 +85,6 @@ class ProgramRun:
 
     def kubernetes_objects(self) -> list[RecordedResource]:
         return [r for r in self.resources if r.is_kubernetes_object]
-
-
-class ProgramError(Exception):
-    """The program stopped with an error the user must fix (a pulumi.RunError)."""
 
 
 class _Mocks(pulumi.runtime.Mocks):
