@@ -93,8 +93,23 @@ def user_errors(command):
             return command(*args, **kwargs)
         except (ConfigError, ProgramError) as exc:
             raise _fail(exc) from None
+        except Exception as exc:
+            # The Pulumi CLI failed under the Automation API (no such stack, not logged in, a
+            # failed update): its first line, not a Python traceback. The CLI's own output
+            # has already been streamed above it.
+            if type(exc).__module__.startswith("pulumi.automation"):
+                raise _fail(RuntimeError(f"pulumi: {_cli_error_line(exc)}")) from None
+            raise
 
     return wrapper
+
+
+def _cli_error_line(exc: Exception) -> str:
+    """The telling line of a Pulumi CLI failure: its stderr's last line, else the last line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    errors = [line.removeprefix("stderr:").strip() for line in lines if line.startswith("stderr:")]
+    chosen = [e for e in errors if e] or lines
+    return chosen[-1] if chosen else type(exc).__name__
 
 
 def _fail(exc: Exception) -> typer.Exit:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -117,7 +117,6 @@ class Environment:
     project_settings: Settings
     components: list[ResolvedComponent]
     gcp_project: str | None = None
-    stack_file: str = field(default="")
 
     @property
     def namespace(self) -> str:
@@ -389,7 +388,6 @@ def build_environment(
         project_settings=project.settings,
         components=components,
         gcp_project=gcp_project,
-        stack_file=display,
     )
 
 

@@ -43,7 +43,6 @@ from infra.errors import ProgramError
 FAKE_ENDPOINT = "203.0.113.10"
 FAKE_CA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\noffline\n-----END CERTIFICATE-----\n").decode()
 GENERATED_SECRET = "offline-generated-secret"
-WORKERS = int(os.environ.get("MLOPS_OFFLINE_WORKERS", "1"))
 
 
 @dataclass
@@ -238,7 +237,7 @@ def run_program(root: Path, stack: str, overrides: Mapping[str, Any] | None = No
         # One event loop for the whole run: set_mocks already schedules work on the current loop.
         loop = asyncio.new_event_loop()
         # The mock engine's work is pure Python: one worker thread avoids GIL contention.
-        loop.set_default_executor(ThreadPoolExecutor(max_workers=WORKERS))
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
         asyncio.set_event_loop(loop)
         # Source positions are metadata for the engine's diagnostics; the mock engine drops them,
         # so skip collecting a Python stack trace for every resource (a third of the run time).

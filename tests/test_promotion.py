@@ -398,3 +398,22 @@ class TestWithPulumiCli:
         subprocess.run([PULUMI, "stack", "init", "uat"], cwd=project, check=True)
         with pytest.raises(Exception):  # noqa: B017 - no GCP credentials: preview must fail loudly, not hang
             deploy.preview_and_up(project, "uat", lambda _line: None)
+
+
+def test_a_pulumi_cli_failure_is_one_line_not_a_traceback(project: Path, cli, monkeypatch) -> None:
+    """What the Automation API raises when the CLI fails (here: the stack is not in the backend)."""
+    from pulumi.automation._cmd import CommandResult
+    from pulumi.automation.errors import CommandError
+
+    from infra import deploy
+
+    def missing_stack(*_args, **_kwargs):
+        raise CommandError(CommandResult(stdout="", stderr="error: no stack named 'integration' found", code=255))
+
+    monkeypatch.setattr(deploy, "available", lambda: True)
+    monkeypatch.setattr(deploy, "outputs", missing_stack)
+    before = (project / "Pulumi.uat.yaml").read_bytes()
+    result = cli("promote", "integration", "--source", "deployed", "--yes")
+    assert result.exit_code == 2
+    assert result.output.strip() == "pulumi: error: no stack named 'integration' found"
+    assert (project / "Pulumi.uat.yaml").read_bytes() == before
