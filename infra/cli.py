@@ -217,10 +217,12 @@ def plan(
     from infra.promotion import require_stack
 
     require_stack(root, stack)
+    from infra.offline import garbage_left_to_exit
     from infra.plan import write_plan
 
     target = out or root / "build" / "plan" / stack
-    result = write_plan(root, stack, target)
+    with garbage_left_to_exit():
+        result = write_plan(root, stack, target)
     from rich.table import Table
 
     table = Table(title=f"Plan of {stack}: {len(result.files)} objects in {result.out}", title_justify="left")

@@ -4,22 +4,33 @@ component, node pools as YAML specs; secret values masked."""
 
 from __future__ import annotations
 
-import gc
-import json
+import contextlib
+import marshal
 import os
-import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.errors import ConfigError
 from infra.offline import ProgramRun, RecordedResource, run_program
+from infra.plan_writer import to_yaml_document
+
+__all__ = ["MASK", "PlanResult", "masked", "to_yaml_document", "write_plan"]
 
 MASK = "<secret>"
 ENVIRONMENT_GROUP = "_environment"
 WORKER_GROUPS = "_worker_groups"
+# Written into every plan directory: `plan` replaces only a directory that has it (or is empty).
+MARKER = ".mlops-plan"
+WRITER = Path(__file__).with_name("plan_writer.py")
+# Declared resources that are not objects of the environment: providers, generated values.
+NOT_PLANNED = ("pulumi:providers:", "random:")
 
 
 @dataclass
@@ -56,98 +67,137 @@ def _group(resource: RecordedResource, by_urn: dict[str, RecordedResource]) -> s
     return ENVIRONMENT_GROUP
 
 
+def _entry(resource: RecordedResource) -> tuple[str, dict[str, Any]]:
+    """A recorded resource as (file name, document): Kubernetes objects as manifests, anything
+    else (node pools) as a spec of its type, name, protection and inputs."""
+    if resource.is_kubernetes_object:
+        body = masked(resource)
+        return f"{resource.kind.lower()}-{body['metadata']['name']}.yaml", body
+    body = {"type": resource.type, "name": resource.name, "protect": resource.protect, "inputs": masked(resource)}
+    return f"{resource.kind.lower()}-{resource.name}.yaml", body
+
+
+def _check_replaceable(out: Path) -> None:
+    """`plan` replaces its own earlier output, never a directory of anything else."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError.one("--out", str(out), "is a file; give a directory for the plan")
+    if (out / MARKER).is_file() or not any(out.iterdir()):
+        return
+    raise ConfigError.one(
+        "--out", str(out), f"exists and holds no {MARKER} (not a plan); give a new or empty directory"
+    )
+
+
+class _PlanWriteError(Exception):
+    pass
+
+
+class _StreamedPlan:
+    """Called with each resource as the engine registers it: masks it and hands it to the writer
+    process (infra/plan_writer.py), which renders and creates the files on another core while the
+    program is still running."""
+
+    def __init__(self, staging: Path, out: Path) -> None:
+        self.out = out
+        self.by_urn: dict[str, RecordedResource] = {}
+        self.files: list[Path] = []
+        self.groups: dict[str, Counter] = {}
+        self.failure: Exception | None = None
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(WRITER), str(staging)],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def __call__(self, resource: RecordedResource) -> None:
+        self.by_urn[resource.urn] = resource
+        if self.failure is not None or not resource.custom or resource.type.startswith(NOT_PLANNED):
+            return
+        try:
+            group = _group(resource, self.by_urn)
+            filename, body = _entry(resource)
+            # Plain data, not YAML: the writer renders it too, so that work leaves this core as well.
+            data = marshal.dumps((f"{group}/{filename}", body))
+            stdin = self.process.stdin
+            assert stdin is not None
+            stdin.write(b"%d\n" % len(data) + data)
+        except Exception as exc:  # the engine must not see it: finish() raises it
+            self.failure = exc
+            return
+        self.files.append(self.out / group / filename)
+        self.groups.setdefault(group, Counter())[resource.kind] += 1
+
+    def finish(self) -> None:
+        """Wait until every file is written; raise what went wrong in the writer or in rendering."""
+        assert self.process.stdin is not None and self.process.stderr is not None
+        with contextlib.suppress(BrokenPipeError):
+            self.process.stdin.close()
+        message = self.process.stderr.read().decode("utf-8", "replace").strip()
+        code = self.process.wait()
+        if self.failure is not None and not isinstance(self.failure, BrokenPipeError):
+            raise self.failure
+        if code != 0:
+            raise _PlanWriteError(message.splitlines()[-1] if message else f"the plan writer exited with {code}")
+
+    def abort(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        for pipe in (self.process.stdin, self.process.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+
 def write_plan(root: Path, stack: str, out: Path) -> PlanResult:
     """Write the plan into a fresh directory next to `out`, then swap it in: a failed or
-    interrupted plan never leaves a half-written directory behind."""
-    run = run_program(root, stack)
-    by_urn = run.by_urn()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    files: list[Path] = []
-    groups: dict[str, Counter] = {}
-    made: set[str] = set()
-    collecting = gc.isenabled()
-    gc.disable()  # thousands of documents of small objects: collect once at the end
+    interrupted plan never leaves a half-written directory behind, and an earlier plan stays
+    whole until the new one is complete."""
+    _check_replaceable(out)
     try:
-        for resource in run.resources:
-            if not resource.custom or resource.type.startswith(("pulumi:providers:", "random:")):
-                continue
-            group = _group(resource, by_urn)
-            groups.setdefault(group, Counter())[resource.kind] += 1
-            if resource.is_kubernetes_object:
-                body = masked(resource)
-                filename = f"{resource.kind.lower()}-{body['metadata']['name']}.yaml"
-            else:
-                body = {
-                    "type": resource.type,
-                    "name": resource.name,
-                    "protect": resource.protect,
-                    "inputs": masked(resource),
-                }
-                filename = f"{resource.kind.lower()}-{resource.name}.yaml"
-            directory = staging / group
-            if group not in made:
-                directory.mkdir()
-                made.add(group)
-            (directory / filename).write_text(to_yaml_document(body), encoding="utf-8")
-            files.append(out / group / filename)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    except BaseException:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
+    except OSError as exc:
+        raise ConfigError.one("--out", str(out), f"cannot write the plan: {exc.strerror or exc}") from None
+    stream = _StreamedPlan(staging, out)
+    try:
+        run = run_program(root, stack, on_record=stream)
+        stream.finish()
+        (staging / MARKER).write_text(f"stack: {stack}\nobjects: {len(stream.files)}\n", encoding="utf-8")
+        old = _swap_in(staging, out)
+    except BaseException as exc:
+        stream.abort()
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError | _PlanWriteError):
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError.one("--out", str(out), f"cannot write the plan: {detail}") from None
         raise
-    finally:
-        if collecting:
-            gc.enable()
-    return PlanResult(run, out, files, groups)
+    if old is not None:
+        _remove(old / "plan")
+        shutil.rmtree(old, ignore_errors=True)
+    return PlanResult(run, out, stream.files, stream.groups)
 
 
-_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./-]*(:[A-Za-z0-9_./-]+)*$")
-_RESERVED = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
+def _remove(plan: Path) -> None:
+    """Remove an earlier plan (thousands of files): its groups in parallel, as deleting files is
+    system-call bound."""
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="plan-remove") as pool:
+        for group in plan.iterdir():
+            if group.is_dir():
+                pool.submit(shutil.rmtree, group, True)
+    shutil.rmtree(plan, ignore_errors=True)
 
 
-def _scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    text = str(value)
-    # Plain when unambiguous; otherwise a JSON string, which is a valid YAML double-quoted scalar.
-    return text if _PLAIN.match(text) and text.lower() not in _RESERVED else json.dumps(text, ensure_ascii=False)
-
-
-def _emit(value: Any, indent: str, out: list[str]) -> None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _item(f"{indent}{_scalar(key)}:", item, indent + "  ", out)
-    else:
-        for item in value:
-            _item(f"{indent}-", item, indent + "  ", out)
-
-
-def _item(prefix: str, item: Any, indent: str, out: list[str]) -> None:
-    if isinstance(item, dict | list) and item:
-        if isinstance(item, dict) and prefix.endswith("-"):
-            # "- key: value" with the mapping's other keys aligned under the first
-            nested: list[str] = []
-            _emit(item, indent, nested)
-            nested[0] = f"{prefix} {nested[0][len(indent) :]}"
-            out.extend(nested)
-            return
-        out.append(prefix)
-        _emit(item, indent, out)
-    elif isinstance(item, dict | list):
-        out.append(f"{prefix} {'{}' if isinstance(item, dict) else '[]'}")
-    else:
-        out.append(f"{prefix} {_scalar(item)}")
-
-
-def to_yaml_document(body: dict[str, Any]) -> str:
-    """Block YAML for plain manifest data, keys in their natural order (apiVersion, kind,
-    metadata, spec). A small emitter of our own: thousands of files must render in seconds."""
-    out: list[str] = []
-    _emit(body, "", out)
-    return "\n".join(out) + "\n"
+def _swap_in(staging: Path, out: Path) -> Path | None:
+    """Rename the finished plan into place; an earlier plan is renamed aside first (returned, for
+    removal), so `out` is at every moment the old plan or the new one, or (between the two
+    renames) absent - never a mix."""
+    if not out.exists():
+        os.replace(staging, out)
+        return None
+    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+    os.replace(out, old / "plan")
+    os.replace(staging, out)
+    return old

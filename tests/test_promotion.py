@@ -3,8 +3,10 @@ the project, and the properties promotion must keep."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
+import marshal
 import os
 import shutil
 import subprocess
@@ -15,7 +17,7 @@ import kubernetes_validate
 import pytest
 from typer.testing import CliRunner
 
-from infra import stackfile
+from infra import plan_writer, stackfile
 from infra.cli import app
 from infra.environment import load_environment
 from infra.history import LOG_FILE
@@ -234,7 +236,7 @@ class TestPlan:
         out = tmp_path / "plan"
         result = cli("plan", "-s", "integration", "--out", str(out))
         assert result.exit_code == 0, result.output
-        groups = {p.name for p in out.iterdir()}
+        groups = {p.name for p in out.iterdir() if p.is_dir()}
         assert groups == {
             "_environment",
             "_worker_groups",
@@ -262,6 +264,121 @@ class TestPlan:
             assert ciphertext not in text
         secret = load_yaml(out / "_environment" / "secret-mlops-api-key.yaml")
         assert secret["stringData"] == {"api-key": "<secret>"}
+
+
+class TestPlanDirectory:
+    """`plan` writes next to --out and swaps the result in: the old plan or the new one, never a
+    mix, and never anything but a plan replaced."""
+
+    @staticmethod
+    def snapshot(directory: Path) -> dict[str, str]:
+        return {str(p.relative_to(directory)): p.read_text() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+    @staticmethod
+    def leftovers(directory: Path) -> list[str]:
+        return sorted(p.name for p in directory.parent.iterdir() if p.name.startswith(f".{directory.name}."))
+
+    def test_rerun_replaces_its_own_plan(self, project: Path, cli, tmp_path: Path) -> None:
+        out = tmp_path / "plan"
+        assert cli("plan", "-s", "integration", "--out", str(out)).exit_code == 0
+        (out / "document_tagging" / "stale.yaml").write_text("kind: Stale\n")
+        result = cli("plan", "-s", "uat", "--out", str(out))
+        assert result.exit_code == 0, result.output
+        assert not (out / "document_tagging" / "stale.yaml").exists()
+        assert (out / ".mlops-plan").read_text().startswith("stack: uat\n")
+        assert self.leftovers(out) == []
+
+    def test_refuses_a_directory_that_is_not_a_plan(self, project: Path, cli, tmp_path: Path) -> None:
+        out = tmp_path / "mine"
+        out.mkdir()
+        (out / "notes.txt").write_text("keep me")
+        result = cli("plan", "-s", "integration", "--out", str(out))
+        assert result.exit_code == 2
+        assert result.output.strip().splitlines() == [
+            f"--out: {out}: exists and holds no .mlops-plan (not a plan); give a new or empty directory"
+        ]
+        assert (out / "notes.txt").read_text() == "keep me"
+        assert self.leftovers(out) == []
+
+    def test_failed_program_keeps_the_old_plan(self, project: Path, cli, tmp_path: Path) -> None:
+        out = tmp_path / "plan"
+        assert cli("plan", "-s", "integration", "--out", str(out)).exit_code == 0
+        before = self.snapshot(out)
+        edit_stack(project, "integration", lambda c: c.__setitem__("mlops:setings", {"replicas": 2}))
+        result = cli("plan", "-s", "integration", "--out", str(out))
+        assert result.exit_code == 2
+        assert "mlops:setings" in result.output and "Traceback" not in result.output
+        assert self.snapshot(out) == before
+        assert self.leftovers(out) == []
+
+    def test_failed_writer_is_one_line_and_keeps_the_old_plan(
+        self, project: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        out = tmp_path / "plan"
+        assert cli("plan", "-s", "integration", "--out", str(out)).exit_code == 0
+        before = self.snapshot(out)
+        broken = tmp_path / "broken_writer.py"
+        broken.write_text(
+            "import sys\nsys.stdin.buffer.read(100)\n"
+            "print('x.yaml: No space left on device', file=sys.stderr)\nsys.exit(1)\n"
+        )
+        monkeypatch.setattr("infra.plan.WRITER", broken)
+        result = cli("plan", "-s", "integration", "--out", str(out))
+        assert result.exit_code == 2
+        assert result.output.strip().splitlines() == [
+            f"--out: {out}: cannot write the plan: x.yaml: No space left on device"
+        ]
+        assert self.snapshot(out) == before
+        assert self.leftovers(out) == []
+
+
+class TestPlanWriter:
+    def frames(self, *items: tuple[str, object]) -> io.BytesIO:
+        data = b""
+        for relative, document in items:
+            frame = marshal.dumps((relative, document))
+            data += b"%d\n" % len(frame) + frame
+        return io.BytesIO(data)
+
+    def test_writes_rendered_documents(self, tmp_path: Path) -> None:
+        body = {"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"on": "yes", "n": "1"}}
+        assert plan_writer.write_frames(str(tmp_path), self.frames(("g/configmap-a.yaml", body))) == 1
+        assert load_yaml(tmp_path / "g" / "configmap-a.yaml") == body
+
+    @pytest.mark.parametrize("relative", ["../escape.yaml", "/abs.yaml", "g/../../x.yaml"])
+    def test_rejects_paths_outside_the_plan(self, tmp_path: Path, relative: str) -> None:
+        with pytest.raises(ValueError, match="not a path inside the plan"):
+            plan_writer.write_frames(str(tmp_path / "plan"), self.frames((relative, {})))
+        assert list(tmp_path.iterdir()) == []
+
+    def test_never_overwrites_and_stops_on_truncated_input(self, tmp_path: Path) -> None:
+        stream = self.frames(("g/a.yaml", {"a": 1}), ("g/a.yaml", {"a": 2}))
+        with pytest.raises(FileExistsError):
+            plan_writer.write_frames(str(tmp_path), stream)
+        assert load_yaml(tmp_path / "g" / "a.yaml") == {"a": 1}
+        truncated = io.BytesIO(self.frames(("g/b.yaml", {"b": 1})).getvalue()[:-3])
+        with pytest.raises(ValueError, match="ended inside a file"):
+            plan_writer.write_frames(str(tmp_path), truncated)
+        assert not (tmp_path / "g" / "b.yaml").exists()
+
+    def test_garbage_left_to_exit_restores_the_collector(self) -> None:
+        import gc
+
+        from infra.offline import garbage_left_to_exit
+
+        assert gc.isenabled()
+        frozen = gc.get_freeze_count()
+        try:
+            with garbage_left_to_exit():
+                assert not gc.isenabled()
+                junk = [[] for _ in range(1000)]
+                for item in junk:
+                    item.append(item)  # cycles, left for the process's end
+                del junk
+            assert gc.isenabled()
+            assert gc.get_freeze_count() >= frozen + 1000
+        finally:
+            gc.unfreeze()
 
 
 class TestErrors:
