@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi._types as pulumi_types
 import pulumi.runtime.config as pulumi_config
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as pulumi_resource
@@ -195,6 +196,37 @@ def _no_stack_trace() -> Any:
     return source_pb2.StackTrace()
 
 
+@contextmanager
+def _sdk_shortcuts() -> Iterator[None]:
+    """Two changes to the SDK for the length of a run, neither changing what is registered:
+    - source positions are metadata for the engine's diagnostics, which the mock engine drops:
+      skip collecting a Python stack trace for every resource (a third of the run time);
+    - `unwrap_type` (Input[T] / Optional[T] -> T), called for every serialized property, is a
+      pure function of a type: remember its answers (about 7% of a large run)."""
+    stack_traces, unwrap_type = pulumi_resource._get_stack_trace, pulumi_types.unwrap_type
+    pulumi_resource._get_stack_trace = _no_stack_trace
+    pulumi_types.unwrap_type = _remembered(unwrap_type)
+    try:
+        yield
+    finally:
+        pulumi_resource._get_stack_trace, pulumi_types.unwrap_type = stack_traces, unwrap_type
+
+
+def _remembered(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    answers: dict[Any, Any] = {}
+
+    def remembered(value: Any) -> Any:
+        try:
+            return answers[value]
+        except KeyError:
+            answer = answers[value] = function(value)
+            return answer
+        except TypeError:  # an unhashable type: ask every time
+            return function(value)
+
+    return remembered
+
+
 def cli_config(root: Path, stack: str, overrides: Mapping[str, Any] | None = None) -> tuple[dict[str, str], list[str]]:
     """Config for a stack exactly as the Pulumi CLI hands it to the language host: every value a
     string (structured values as JSON), project-level config merged, secrets as placeholders."""
@@ -260,16 +292,12 @@ def run_program(
     mocks = _Mocks()
     monitor = _RecordingMonitor(mocks, on_record)
     env = {"PULUMI_CONFIG": json.dumps(config), "PULUMI_CONFIG_SECRET_KEYS": json.dumps(secret_keys)}
-    with _process_state(env, main_dir):
+    with _process_state(env, main_dir), _sdk_shortcuts():
         # One event loop for the whole run: set_mocks already schedules work on the current loop.
         loop = asyncio.new_event_loop()
         # The mock engine's work is pure Python: one worker thread avoids GIL contention.
         loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
         asyncio.set_event_loop(loop)
-        # Source positions are metadata for the engine's diagnostics; the mock engine drops them,
-        # so skip collecting a Python stack trace for every resource (a third of the run time).
-        stack_traces = pulumi_resource._get_stack_trace
-        pulumi_resource._get_stack_trace = _no_stack_trace
         pulumi.runtime.set_mocks(mocks, project=str(project["name"]), stack=stack, preview=False, monitor=monitor)
         # set_mocks makes a root stack of its own; the language host's run_in_stack makes the real one.
         set_root_resource(None)
@@ -288,7 +316,6 @@ def run_program(
         finally:
             if collecting:
                 gc.enable()
-            pulumi_resource._get_stack_trace = stack_traces
             loop.close()
             asyncio.set_event_loop(None)
     return ProgramRun(

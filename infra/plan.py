@@ -161,7 +161,11 @@ def write_plan(root: Path, stack: str, out: Path) -> PlanResult:
         staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
     except OSError as exc:
         raise ConfigError.one("--out", str(out), f"cannot write the plan: {exc.strerror or exc}") from None
-    stream = _StreamedPlan(staging, out)
+    try:
+        stream = _StreamedPlan(staging, out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ConfigError.one("--out", str(out), f"cannot start the plan writer: {exc.strerror or exc}") from None
     try:
         run = run_program(root, stack, on_record=stream)
         stream.finish()

@@ -317,3 +317,24 @@ def test_rendered_manifests_are_what_the_program_declares(run: ProgramRun) -> No
     recorded = {r.name: r.inputs for r in run.kubernetes_objects()}
     rendered = {name: m for c in env.components for name, m in component_manifests(env, c).items()}
     assert rendered and all(recorded[name] == manifest for name, manifest in rendered.items())
+
+
+def test_the_offline_engines_sdk_shortcuts_change_nothing_registered(
+    run: ProgramRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The offline engine skips stack traces and remembers `unwrap_type`; the same program run
+    without those shortcuts registers exactly the same resources and outputs."""
+    import contextlib
+
+    import pulumi._types
+    from pulumi.runtime import resource as pulumi_resource
+
+    from infra import offline
+
+    originals = (pulumi._types.unwrap_type, pulumi_resource._get_stack_trace)
+    monkeypatch.setattr(offline, "_sdk_shortcuts", contextlib.nullcontext)
+    plain = offline.run_program(REPO, run.stack)
+    # Registration order depends on the engine thread's timing; what is registered does not.
+    assert sorted(plain.resources, key=lambda r: r.urn) == sorted(run.resources, key=lambda r: r.urn)
+    assert plain.outputs == run.outputs
+    assert (pulumi._types.unwrap_type, pulumi_resource._get_stack_trace) == originals  # restored after a run
