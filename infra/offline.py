@@ -141,18 +141,18 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            raw = self.mocks.last_inputs.value
+            inputs, secret_inputs = _plain_properties(self.mocks.last_inputs.value)
             recorded = RecordedResource(
                 type=request.type,
                 name=request.name,
                 urn=response.urn,
-                inputs=_plain(raw),
+                inputs=inputs,
                 parent=request.parent,
                 protect=bool(request.protect),
                 provider=request.provider,
                 custom=bool(request.custom),
                 ignore_changes=list(request.ignoreChanges),
-                secret_inputs={k for k, v in raw.items() if _has_secret(v)},
+                secret_inputs=secret_inputs,
             )
             self.recorded.append(recorded)
             if self.on_record is not None:
@@ -162,32 +162,36 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if "::pulumi:pulumi:Stack::" in request.urn:
-            raw = rpc.deserialize_properties(request.outputs)
-            self.stack_outputs = _plain(raw)
-            self.secret_outputs = {k for k, v in raw.items() if _has_secret(v)}
+            self.stack_outputs, self.secret_outputs = _plain_properties(rpc.deserialize_properties(request.outputs))
         return super().RegisterResourceOutputs(request)
 
 
-def _has_secret(value: Any) -> bool:
-    if rpc.is_rpc_secret(value):
-        return True
-    if isinstance(value, Mapping):
-        return any(_has_secret(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_has_secret(v) for v in value)
-    return False
+def _plain_properties(raw: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """Deserialized properties as plain JSON-like data (secrets unwrapped: mask before printing),
+    and the top-level keys whose values are, or contain, secrets."""
+    plain: dict[str, Any] = {}
+    secret: set[str] = set()
+    for key, value in raw.items():
+        found: list[bool] = []
+        plain[str(key)] = _plain(value, found)
+        if found:
+            secret.add(str(key))
+    return plain, secret
 
 
-def _plain(value: Any) -> Any:
-    """Deserialized properties as plain JSON-like data (secrets unwrapped: mask before printing)."""
-    if isinstance(value, Mapping):
+def _plain(value: Any, found: list[bool]) -> Any:
+    # Deserialized values are dicts, lists and scalars: exact type checks first (ABC checks are
+    # slow at this volume), then the abstract ones for anything else.
+    kind = type(value)
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
         if rpc.is_rpc_secret(value):
-            return _plain(rpc.unwrap_rpc_secret(value))
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+            found.append(True)
+            return _plain(rpc.unwrap_rpc_secret(value), found)
+        return {str(k): _plain(v, found) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(v, found) for v in value]
     # The wire format has only doubles; the providers send whole numbers as integers.
-    if isinstance(value, float) and value.is_integer():
+    if kind is float and value.is_integer():
         return int(value)
     return value
 
