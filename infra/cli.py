@@ -3,6 +3,8 @@ problem and exits non-zero; it never shows a traceback for bad input."""
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -203,6 +205,31 @@ def _show_update(update, *, dry_run: bool) -> None:
 # --------------------------------------------------------------------------- commands
 
 
+class PlanProgress:
+    """While a plan runs: a spinner and a count of registered resources on stderr, when stderr is
+    a terminal (nothing in CI logs or pipes)."""
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        self.registered = 0
+
+    def update(self, registered: int) -> None:
+        self.registered = registered  # read by the spinner's own refresh thread
+
+    def __rich__(self) -> str:
+        return f"Running the {self.stack} program offline: {self.registered:,} resources registered"
+
+    @contextlib.contextmanager
+    def shown(self, terminal: bool | None = None):
+        if not (sys.stderr.isatty() if terminal is None else terminal):
+            yield
+            return
+        from rich.console import Console
+
+        with Console(stderr=True, force_terminal=terminal).status(self):
+            yield
+
+
 @app.command()
 @user_errors
 def plan(
@@ -221,8 +248,9 @@ def plan(
     from infra.plan import write_plan
 
     target = out or root / "build" / "plan" / stack
-    with garbage_left_to_exit():
-        result = write_plan(root, stack, target)
+    progress = PlanProgress(stack)
+    with garbage_left_to_exit(), progress.shown():
+        result = write_plan(root, stack, target, progress=progress.update)
     from rich.table import Table
 
     table = Table(title=f"Plan of {stack}: {len(result.files)} objects in {result.out}", title_justify="left")

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,8 +100,10 @@ class _StreamedPlan:
     process (infra/plan_writer.py), which renders and creates the files on another core while the
     program is still running."""
 
-    def __init__(self, staging: Path, out: Path) -> None:
+    def __init__(self, staging: Path, out: Path, progress: Callable[[int], None] | None = None) -> None:
         self.out = out
+        self.progress = progress
+        self.registered = 0
         self.by_urn: dict[str, RecordedResource] = {}
         self.files: list[Path] = []
         self.groups: dict[str, Counter] = {}
@@ -113,6 +116,9 @@ class _StreamedPlan:
 
     def __call__(self, resource: RecordedResource) -> None:
         self.by_urn[resource.urn] = resource
+        self.registered += 1
+        if self.progress is not None:
+            self.progress(self.registered)
         if self.failure is not None or not resource.custom or resource.type.startswith(NOT_PLANNED):
             return
         try:
@@ -151,10 +157,11 @@ class _StreamedPlan:
                     pipe.close()
 
 
-def write_plan(root: Path, stack: str, out: Path) -> PlanResult:
+def write_plan(root: Path, stack: str, out: Path, progress: Callable[[int], None] | None = None) -> PlanResult:
     """Write the plan into a fresh directory next to `out`, then swap it in: a failed or
     interrupted plan never leaves a half-written directory behind, and an earlier plan stays
-    whole until the new one is complete."""
+    whole until the new one is complete. `progress` is called with the number of resources
+    registered so far, as the program runs."""
     _check_replaceable(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -162,7 +169,7 @@ def write_plan(root: Path, stack: str, out: Path) -> PlanResult:
     except OSError as exc:
         raise ConfigError.one("--out", str(out), f"cannot write the plan: {exc.strerror or exc}") from None
     try:
-        stream = _StreamedPlan(staging, out)
+        stream = _StreamedPlan(staging, out, progress)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise ConfigError.one("--out", str(out), f"cannot start the plan writer: {exc.strerror or exc}") from None

@@ -332,6 +332,28 @@ class TestPlanDirectory:
         assert self.leftovers(out) == []
 
 
+class TestPlanProgress:
+    def test_progress_counts_every_registered_resource(self, project: Path, tmp_path: Path) -> None:
+        from infra.plan import write_plan
+
+        seen: list[int] = []
+        result = write_plan(project, "integration", tmp_path / "plan", progress=seen.append)
+        assert seen == list(range(1, len(result.run.resources) + 1))
+
+    def test_spinner_text_and_no_spinner_off_a_terminal(self, capsys: pytest.CaptureFixture[str]) -> None:
+        from infra.cli import PlanProgress
+
+        progress = PlanProgress("uat")
+        progress.update(1234)
+        assert progress.__rich__() == "Running the uat program offline: 1,234 resources registered"
+        with progress.shown(terminal=False):
+            pass
+        assert capsys.readouterr() == ("", "")
+        with progress.shown(terminal=True):
+            pass
+        assert "1,234 resources registered" in capsys.readouterr().err
+
+
 class TestPlanWriter:
     def frames(self, *items: tuple[str, object]) -> io.BytesIO:
         data = b""
