@@ -322,19 +322,25 @@ def test_rendered_manifests_are_what_the_program_declares(run: ProgramRun) -> No
 def test_the_offline_engines_sdk_shortcuts_change_nothing_registered(
     run: ProgramRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The offline engine skips stack traces and remembers `unwrap_type`; the same program run
-    without those shortcuts registers exactly the same resources and outputs."""
+    """The offline engine skips stack traces, remembers `unwrap_type`, finishes the mock engine's
+    serializations directly and answers RPCs on the loop's thread; the same program run without
+    any of that (the SDK as shipped, RPCs on a worker thread as under the language host)
+    registers exactly the same resources and outputs."""
+    import asyncio
     import contextlib
 
     import pulumi._types
+    import pulumi.runtime.mocks
     from pulumi.runtime import resource as pulumi_resource
 
     from infra import offline
 
-    originals = (pulumi._types.unwrap_type, pulumi_resource._get_stack_trace)
+    originals = (pulumi._types.unwrap_type, pulumi_resource._get_stack_trace, pulumi.runtime.mocks._sync_await)
     monkeypatch.setattr(offline, "_sdk_shortcuts", contextlib.nullcontext)
+    monkeypatch.setattr(offline, "_new_loop", asyncio.new_event_loop)
     plain = offline.run_program(REPO, run.stack)
     # Registration order depends on the engine thread's timing; what is registered does not.
     assert sorted(plain.resources, key=lambda r: r.urn) == sorted(run.resources, key=lambda r: r.urn)
     assert plain.outputs == run.outputs
-    assert (pulumi._types.unwrap_type, pulumi_resource._get_stack_trace) == originals  # restored after a run
+    # restored after a run
+    assert (pulumi._types.unwrap_type, pulumi_resource._get_stack_trace, pulumi.runtime.mocks._sync_await) == originals
