@@ -7,6 +7,7 @@ Pulumi CLI passes) and by the tooling (with the stack file read from disk). Ever
 
 from __future__ import annotations
 
+import copy
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -169,7 +170,23 @@ def _read_yaml(path: Path, display: str) -> Any:
     return load_yaml_text(path.read_text(encoding="utf-8"), display)
 
 
+# Parsed YAML by text: a command reads the same stack file several times over (load, validate
+# the edit, check that only the pins changed), and a 200-component file takes 20 ms to parse.
+_PARSED: dict[str, Any] = {}
+_PARSED_KEPT = 32
+
+
 def load_yaml_text(text: str, display: str) -> Any:
+    """The data of a YAML text (a copy the caller may change), or one line naming the problem."""
+    if text not in _PARSED:
+        parsed = _parse_yaml_text(text, display)
+        if len(_PARSED) >= _PARSED_KEPT:
+            del _PARSED[next(iter(_PARSED))]
+        _PARSED[text] = parsed
+    return copy.deepcopy(_PARSED[text])
+
+
+def _parse_yaml_text(text: str, display: str) -> Any:
     try:
         # libyaml (fast) first; it is stricter than YAML 1.2 in places (':' inside flow
         # collections), so the pure parser has the last word.

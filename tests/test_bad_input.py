@@ -467,3 +467,40 @@ class TestThroughTheCli:
         assert result.exit_code == 2
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and "no Pulumi.yaml here or in any parent directory" in lines[0]
+
+
+class TestParsedYamlIsRemembered:
+    def test_each_text_is_parsed_once_and_callers_get_their_own_copy(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from infra import environment
+
+        parses: list[str] = []
+        parse = environment._parse_yaml_text
+        monkeypatch.setattr(environment, "_PARSED", {})
+        monkeypatch.setattr(environment, "_parse_yaml_text", lambda t, d: parses.append(t) or parse(t, d))
+        text = "config:\n  mlops:components:\n    - {name: a, type: app, version: 1}\n"
+        first = environment.load_yaml_text(text, "Pulumi.uat.yaml")
+        first["config"]["mlops:components"].clear()
+        assert environment.load_yaml_text(text, "Pulumi.uat.yaml")["config"]["mlops:components"] == [
+            {"name": "a", "type": "app", "version": 1}
+        ]
+        assert parses == [text]
+        environment.load_yaml_text(text.replace("version: 1", "version: 2"), "Pulumi.uat.yaml")
+        assert len(parses) == 2
+
+    def test_memory_is_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from infra import environment
+
+        monkeypatch.setattr(environment, "_PARSED", {})
+        for i in range(environment._PARSED_KEPT * 2):
+            environment.load_yaml_text(f"key: {i}\n", "f.yaml")
+        assert len(environment._PARSED) == environment._PARSED_KEPT
+        assert environment.load_yaml_text("key: 0\n", "f.yaml") == {"key": 0}
+
+    def test_a_bad_text_is_never_remembered(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from infra import environment
+
+        monkeypatch.setattr(environment, "_PARSED", {})
+        for _ in range(2):
+            with pytest.raises(ConfigError, match=r"^f\.yaml: line 2: not valid YAML"):
+                environment.load_yaml_text("key: [unclosed\n", "f.yaml")
+        assert environment._PARSED == {}
