@@ -241,13 +241,18 @@ def load_catalogue(root: Path) -> dict[str, CatalogueComponent]:
     """The validated catalogue, read once per process while its files are unchanged."""
     directory = root / CATALOGUE_DIR
     paths = sorted(directory.glob("*.y*ml")) if directory.is_dir() else []
-    signature = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    signature = tuple((p.name, *_mtime_size(p)) for p in paths)
     cached = _CATALOGUES.get(directory.resolve())
     if cached and cached[0] == signature:
         return dict(cached[1])
     catalogue = _read_catalogue(paths)
     _CATALOGUES[directory.resolve()] = (signature, catalogue)
     return dict(catalogue)
+
+
+def _mtime_size(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _read_catalogue_file(path: Path, display: str) -> Any:
