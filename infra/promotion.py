@@ -67,6 +67,8 @@ def pin_changes(before: Environment, after: Environment) -> list[PinChange]:
 
 
 def _field_paths(a: Any, b: Any, path: str = "") -> list[str]:
+    if a == b:  # equal subtrees (most of them) are skipped at C speed
+        return []
     if isinstance(a, dict) and isinstance(b, dict):
         paths: list[str] = []
         for key in sorted(set(a) | set(b), key=str):
