@@ -175,6 +175,11 @@ def write_plan(root: Path, stack: str, out: Path, progress: Callable[[int], None
         raise ConfigError.one("--out", str(out), f"cannot start the plan writer: {exc.strerror or exc}") from None
     try:
         run = run_program(root, stack, on_record=stream)
+    except BaseException:
+        stream.abort()
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    try:
         stream.finish()
         (staging / MARKER).write_text(f"stack: {stack}\nobjects: {len(stream.files)}\n", encoding="utf-8")
         old = _swap_in(staging, out)
@@ -210,5 +215,10 @@ def _swap_in(staging: Path, out: Path) -> Path | None:
         return None
     old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
     os.replace(out, old / "plan")
-    os.replace(staging, out)
+    try:
+        os.replace(staging, out)
+    except BaseException:
+        os.replace(old / "plan", out)  # put the earlier plan back
+        old.rmdir()
+        raise
     return old

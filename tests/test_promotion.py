@@ -331,6 +331,26 @@ class TestPlanDirectory:
         assert self.snapshot(out) == before
         assert self.leftovers(out) == []
 
+    def test_failed_swap_puts_the_old_plan_back(
+        self, project: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        out = tmp_path / "plan"
+        assert cli("plan", "-s", "integration", "--out", str(out)).exit_code == 0
+        before = self.snapshot(out)
+        replace = os.replace
+
+        def failing_replace(source, destination):
+            if ".new-" in str(source):
+                raise OSError(28, "No space left on device")
+            return replace(source, destination)
+
+        monkeypatch.setattr("infra.plan.os.replace", failing_replace)
+        result = cli("plan", "-s", "uat", "--out", str(out))
+        assert result.exit_code == 2
+        assert result.output.strip().splitlines() == [f"--out: {out}: cannot write the plan: No space left on device"]
+        assert self.snapshot(out) == before
+        assert self.leftovers(out) == []
+
 
 class TestPlanProgress:
     def test_progress_counts_every_registered_resource(self, project: Path, tmp_path: Path) -> None:
