@@ -300,43 +300,43 @@ class TestPlanDirectory:
         assert (out / "notes.txt").read_text() == "keep me"
         assert self.leftovers(out) == []
 
-    def test_failed_program_keeps_the_old_plan(self, project: Path, cli, tmp_path: Path) -> None:
-        out = tmp_path / "plan"
+    def fails_over_a_plan(self, cli, out: Path, stack: str, breaking) -> str:
+        """Plan integration into `out`, break something, plan `stack` over it: the second plan
+        must fail in one line, leave the first whole and nothing behind. Its output."""
         assert cli("plan", "-s", "integration", "--out", str(out)).exit_code == 0
         before = self.snapshot(out)
-        edit_stack(project, "integration", lambda c: c.__setitem__("mlops:setings", {"replicas": 2}))
-        result = cli("plan", "-s", "integration", "--out", str(out))
+        breaking()
+        result = cli("plan", "-s", stack, "--out", str(out))
         assert result.exit_code == 2
-        assert "mlops:setings" in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
         assert self.snapshot(out) == before
         assert self.leftovers(out) == []
+        return result.output.strip()
+
+    def test_failed_program_keeps_the_old_plan(self, project: Path, cli, tmp_path: Path) -> None:
+        def misspell() -> None:
+            edit_stack(project, "integration", lambda c: c.__setitem__("mlops:setings", {"replicas": 2}))
+
+        output = self.fails_over_a_plan(cli, tmp_path / "plan", "integration", misspell)
+        assert output.startswith("Pulumi.integration.yaml: mlops:setings")
 
     def test_failed_writer_is_one_line_and_keeps_the_old_plan(
         self, project: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        out = tmp_path / "plan"
-        assert cli("plan", "-s", "integration", "--out", str(out)).exit_code == 0
-        before = self.snapshot(out)
         broken = tmp_path / "broken_writer.py"
         broken.write_text(
             "import sys\nsys.stdin.buffer.read(100)\n"
             "print('x.yaml: No space left on device', file=sys.stderr)\nsys.exit(1)\n"
         )
-        monkeypatch.setattr("infra.plan.WRITER", broken)
-        result = cli("plan", "-s", "integration", "--out", str(out))
-        assert result.exit_code == 2
-        assert result.output.strip().splitlines() == [
-            f"--out: {out}: cannot write the plan: x.yaml: No space left on device"
-        ]
-        assert self.snapshot(out) == before
-        assert self.leftovers(out) == []
+        out = tmp_path / "plan"
+        output = self.fails_over_a_plan(
+            cli, out, "integration", lambda: monkeypatch.setattr("infra.plan.WRITER", broken)
+        )
+        assert output == f"--out: {out}: cannot write the plan: x.yaml: No space left on device"
 
     def test_failed_swap_puts_the_old_plan_back(
         self, project: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        out = tmp_path / "plan"
-        assert cli("plan", "-s", "integration", "--out", str(out)).exit_code == 0
-        before = self.snapshot(out)
         replace = os.replace
 
         def failing_replace(source, destination):
@@ -344,12 +344,11 @@ class TestPlanDirectory:
                 raise OSError(28, "No space left on device")
             return replace(source, destination)
 
-        monkeypatch.setattr("infra.plan.os.replace", failing_replace)
-        result = cli("plan", "-s", "uat", "--out", str(out))
-        assert result.exit_code == 2
-        assert result.output.strip().splitlines() == [f"--out: {out}: cannot write the plan: No space left on device"]
-        assert self.snapshot(out) == before
-        assert self.leftovers(out) == []
+        out = tmp_path / "plan"
+        output = self.fails_over_a_plan(
+            cli, out, "uat", lambda: monkeypatch.setattr("infra.plan.os.replace", failing_replace)
+        )
+        assert output == f"--out: {out}: cannot write the plan: No space left on device"
 
 
 class TestPlanProgress:
