@@ -145,15 +145,25 @@ class Route:
     port: int
 
 
-def ingress(
-    route: Route, *, project: str, environment: str, namespace: Any, host: str, class_name: str, tls_secret: str | None
-) -> dict[str, Any]:
-    spec: dict[str, Any] = {"ingressClassName": class_name}
-    if tls_secret:
-        spec["tls"] = [{"hosts": [host], "secretName": tls_secret}]
+@dataclass(frozen=True)
+class IngressSite:
+    """What every Ingress of one environment shares: where and how its routes are served."""
+
+    project: str
+    environment: str
+    namespace: Any
+    host: str
+    class_name: str
+    tls_secret: str | None = None
+
+
+def ingress(route: Route, site: IngressSite) -> dict[str, Any]:
+    spec: dict[str, Any] = {"ingressClassName": site.class_name}
+    if site.tls_secret:
+        spec["tls"] = [{"hosts": [site.host], "secretName": site.tls_secret}]
     spec["rules"] = [
         {
-            "host": host,
+            "host": site.host,
             "http": {
                 "paths": [
                     {
@@ -170,8 +180,8 @@ def ingress(
         "kind": "Ingress",
         "metadata": {
             "name": route.k8s_name,
-            "namespace": namespace,
-            "labels": {**common_labels(project, environment), "app.kubernetes.io/name": route.k8s_name},
+            "namespace": site.namespace,
+            "labels": {**common_labels(site.project, site.environment), "app.kubernetes.io/name": route.k8s_name},
             "annotations": {
                 # ingress-nginx: match the prefix, forward only what follows it.
                 "nginx.ingress.kubernetes.io/use-regex": "true",

@@ -11,18 +11,13 @@ import pulumi_kubernetes as k8s
 
 from components import manifests
 from components.component_service import resource_args
-from components.manifests import Route
+from components.manifests import IngressSite, Route
 
 
 @dataclass(frozen=True)
 class RoutesArgs:
-    project: str
-    environment: str
-    namespace: pulumi.Input[str]
-    host: str
-    class_name: str
+    site: IngressSite
     routes: list[Route]
-    tls_secret: str | None = None
 
 
 class Routes(pulumi.ComponentResource):
@@ -37,15 +32,7 @@ class Routes(pulumi.ComponentResource):
         # One Ingress per component (not one shared object): adding or removing a component
         # touches only its own route.
         for route in sorted(args.routes, key=lambda r: r.component):
-            manifest = manifests.ingress(
-                route,
-                project=args.project,
-                environment=args.environment,
-                namespace=args.namespace,
-                host=args.host,
-                class_name=args.class_name,
-                tls_secret=args.tls_secret,
-            )
+            manifest = manifests.ingress(route, args.site)
             self.ingresses[route.component] = k8s.networking.v1.Ingress(
                 f"{name}-{route.component}", **resource_args(manifest), opts=pulumi.ResourceOptions(parent=self)
             )

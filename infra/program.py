@@ -18,7 +18,7 @@ from components.worker_group import WorkerGroup, WorkerGroupArgs
 from infra.cluster import kubernetes_provider
 from infra.environment import NAMESPACE, Environment, build_environment, find_project_root
 from infra.errors import ConfigError
-from infra.render import route, service_args
+from infra.render import ingress_site, route, service_args
 from infra.worker_types import WORKER_TYPES
 
 
@@ -117,12 +117,7 @@ def deploy(env: Environment) -> None:
     Routes(
         f"{env.name}-routes",
         RoutesArgs(
-            project=env.project,
-            environment=env.name,
-            namespace=namespace,
-            host=env.config.ingress.host,
-            class_name=env.config.ingress.class_name,
-            tls_secret=env.config.ingress.tls_secret,
+            site=ingress_site(env, namespace),
             routes=[route(env, c, services[c.name].service.metadata.name) for c in env.components],
         ),
         opts=k8s_opts,

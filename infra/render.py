@@ -7,7 +7,14 @@ from typing import Any
 
 from components import manifests
 from components.labels import GKE_NODE_POOL_LABEL, WORKER_GROUP_LABEL
-from components.manifests import API_KEY_SECRET_NAME, ENVIRONMENT_CONFIG_NAME, SERVICE_PORT, ComponentServiceArgs, Route
+from components.manifests import (
+    API_KEY_SECRET_NAME,
+    ENVIRONMENT_CONFIG_NAME,
+    SERVICE_PORT,
+    ComponentServiceArgs,
+    IngressSite,
+    Route,
+)
 from infra.environment import Environment, ResolvedComponent, effective_resources, route_prefix
 
 
@@ -55,6 +62,18 @@ def route(env: Environment, c: ResolvedComponent, service: Any) -> Route:
     )
 
 
+def ingress_site(env: Environment, namespace: Any) -> IngressSite:
+    ingress = env.config.ingress
+    return IngressSite(
+        project=env.project,
+        environment=env.name,
+        namespace=namespace,
+        host=ingress.host,
+        class_name=ingress.class_name,
+        tls_secret=ingress.tls_secret,
+    )
+
+
 def component_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dict[str, Any]]:
     """Every Kubernetes object the program declares for one pinned component, by Pulumi logical
     name (the same names the program uses, so they line up with a recorded run)."""
@@ -68,14 +87,6 @@ def component_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dic
     budget = manifests.disruption_budget(args)
     if budget:
         found[f"{c.name}-disruption-budget"] = budget
-    ingress = env.config.ingress
-    found[f"{env.name}-routes-{c.name}"] = manifests.ingress(
-        route(env, c, c.k8s_name),
-        project=env.project,
-        environment=env.name,
-        namespace=env.namespace,
-        host=ingress.host,
-        class_name=ingress.class_name,
-        tls_secret=ingress.tls_secret,
-    )
+    site = ingress_site(env, env.namespace)
+    found[f"{env.name}-routes-{c.name}"] = manifests.ingress(route(env, c, c.k8s_name), site)
     return found
