@@ -84,8 +84,11 @@ def _check_replaceable(out: Path) -> None:
         return
     if not out.is_dir():
         raise ConfigError.one("--out", str(out), "is a file; give a directory for the plan")
-    if (out / MARKER).is_file() or not any(out.iterdir()):
-        return
+    try:
+        if (out / MARKER).is_file() or not any(out.iterdir()):
+            return
+    except OSError as exc:
+        raise ConfigError.one("--out", str(out), f"cannot read it: {exc.strerror or exc}") from None
     raise ConfigError.one(
         "--out", str(out), f"exists and holds no {MARKER} (not a plan); give a new or empty directory"
     )

@@ -300,6 +300,20 @@ class TestPlanDirectory:
         assert (out / "notes.txt").read_text() == "keep me"
         assert self.leftovers(out) == []
 
+    def test_unreadable_out_is_one_line(
+        self, project: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        out = tmp_path / "locked"
+        out.mkdir()
+
+        def denied(self):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(Path, "iterdir", denied)
+        result = cli("plan", "-s", "integration", "--out", str(out))
+        assert result.exit_code == 2
+        assert result.output.strip().splitlines() == [f"--out: {out}: cannot read it: Permission denied"]
+
     def fails_over_a_plan(self, cli, out: Path, stack: str, breaking) -> str:
         """Plan integration into `out`, break something, plan `stack` over it: the second plan
         must fail in one line, leave the first whole and nothing behind. Its output."""
