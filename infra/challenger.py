@@ -24,7 +24,7 @@ from infra.environment import (
     stack_file_name,
 )
 from infra.errors import ConfigError, did_you_mean, one_of
-from infra.plan import to_yaml_document
+from infra.plan_writer import to_yaml_document
 from infra.stackfile import atomic_write, pin_entries, project_lock, render_stack_text
 
 PREFIX = "challenger-"

@@ -20,9 +20,6 @@ from typing import Any
 
 from infra.errors import ConfigError
 from infra.offline import ProgramRun, RecordedResource, run_program
-from infra.plan_writer import to_yaml_document
-
-__all__ = ["MASK", "PlanResult", "masked", "to_yaml_document", "write_plan"]
 
 MASK = "<secret>"
 ENVIRONMENT_GROUP = "_environment"
