@@ -8,18 +8,11 @@ the pods in place instead of replacing the Deployment.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import manifests
-from components.manifests import ComponentServiceArgs
-
-
-def resource_args(manifest: dict[str, Any]) -> dict[str, Any]:
-    """A manifest as keyword arguments of its Pulumi resource (apiVersion and kind are implied)."""
-    return {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+from components.manifests import ComponentServiceArgs, resource_args
 
 
 class ComponentService(pulumi.ComponentResource):

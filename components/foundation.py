@@ -1,97 +1,64 @@
-"""Foundation: what one environment shares - its namespace, environment config, API key and the
-network policy that keeps its components private to the namespace and the ingress controller."""
+"""Foundation: what one environment shares - its namespace, environment config (a ConfigMap, or a
+Secret when it holds secrets), API key Secret and the network policy that keeps its components
+private to the namespace and the ingress controller."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.labels import common_labels
-from components.manifests import (
-    API_KEY_KEY,
-    API_KEY_SECRET_NAME,
-    ENVIRONMENT_CONFIG_KEY,
-    ENVIRONMENT_CONFIG_NAME,
-    to_yaml,
-)
+from components import environment_manifests as manifests
+from components.environment_manifests import EnvironmentSite
+from components.manifests import resource_args
 
 
 @dataclass(frozen=True)
 class FoundationArgs:
-    project: str
-    environment: str
-    namespace: str
-    environment_config: dict[str, Any]
+    site: EnvironmentSite
+    # YAML text of the environment config: a plain string, or a secret Output when it holds secrets.
+    environment_config: pulumi.Input[str]
+    environment_config_secret: bool
     api_key: pulumi.Input[str]
-    ingress_controller_namespace: str
 
 
 class Foundation(pulumi.ComponentResource):
     namespace: k8s.core.v1.Namespace
     namespace_name: pulumi.Output[str]
-    environment_config: k8s.core.v1.ConfigMap
+    environment_config: k8s.core.v1.ConfigMap | k8s.core.v1.Secret
     api_key: k8s.core.v1.Secret
 
     def __init__(self, name: str, args: FoundationArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:environment:Foundation", name, None, opts)
-        labels = common_labels(args.project, args.environment)
         child = pulumi.ResourceOptions(parent=self)
+        site = args.site
 
         self.namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.namespace,
-                labels={
-                    **labels,
-                    # Pod Security Admission: reject any pod that is not "restricted".
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/enforce-version": "latest",
-                },
-            ),
-            opts=child,
+            f"{name}-namespace", **resource_args(manifests.namespace(site)), opts=child
         )
         self.namespace_name = self.namespace.metadata.name
-        meta = lambda object_name: k8s.meta.v1.ObjectMetaArgs(  # noqa: E731
-            name=object_name, namespace=self.namespace_name, labels=labels
-        )
-
-        self.environment_config = k8s.core.v1.ConfigMap(
-            f"{name}-environment-config",
-            metadata=meta(ENVIRONMENT_CONFIG_NAME),
-            data={ENVIRONMENT_CONFIG_KEY: to_yaml(args.environment_config)},
-            opts=child,
-        )
+        if args.environment_config_secret:
+            secret_text = pulumi.Output.secret(args.environment_config)
+            self.environment_config = k8s.core.v1.Secret(
+                f"{name}-environment-config",
+                **resource_args(manifests.environment_config_secret(site, self.namespace_name, secret_text)),
+                opts=child,
+            )
+        else:
+            if isinstance(args.environment_config, pulumi.Output):
+                raise ValueError("environment config: an Output would hide whether it is secret; pass its text")
+            self.environment_config = k8s.core.v1.ConfigMap(
+                f"{name}-environment-config",
+                **resource_args(manifests.environment_config_map(site, self.namespace_name, args.environment_config)),
+                opts=child,
+            )
         self.api_key = k8s.core.v1.Secret(
             f"{name}-api-key",
-            metadata=meta(API_KEY_SECRET_NAME),
-            type="Opaque",
-            string_data={API_KEY_KEY: pulumi.Output.secret(args.api_key)},
+            **resource_args(manifests.api_key_secret(site, self.namespace_name, pulumi.Output.secret(args.api_key))),
             opts=child,
         )
-        # Default deny for ingress: only pods of this namespace and the ingress controller reach
-        # the components. Kubelet probes are not subject to NetworkPolicy.
         k8s.networking.v1.NetworkPolicy(
-            f"{name}-network-policy",
-            metadata=meta("mlops-allow-namespace-and-ingress"),
-            spec={
-                "podSelector": {},
-                "policyTypes": ["Ingress"],
-                "ingress": [
-                    {
-                        "from": [
-                            {"podSelector": {}},
-                            {
-                                "namespaceSelector": {
-                                    "matchLabels": {"kubernetes.io/metadata.name": args.ingress_controller_namespace}
-                                }
-                            },
-                        ]
-                    }
-                ],
-            },
-            opts=child,
+            f"{name}-network-policy", **resource_args(manifests.network_policy(site, self.namespace_name)), opts=child
         )
         self.register_outputs({"namespace": self.namespace_name})

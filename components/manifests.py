@@ -8,9 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import yaml
-
 from components.labels import WORKER_GROUP_LABEL, common_labels, selector_labels
+from spec.files import dump_yaml
 
 APP_CONFIG_KEY = "app_config.yaml"
 ENVIRONMENT_CONFIG_KEY = "environment_config.yaml"
@@ -21,17 +20,26 @@ CONFIG_MOUNT = "/etc/mlops"
 SERVICE_PORT = 80
 # Pods run as this unprivileged user whatever the image declares.
 RUN_AS_USER = 10001
-# libyaml's emitter when present: rendering hundreds of manifests must stay fast.
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# Stands for a value the program derives from secrets (known only at deploy time).
+SECRET_DERIVED = "<derived from secrets>"
 
 
 def to_yaml(data: Any) -> str:
     """Deterministic YAML text for config data (keys sorted, so equal data renders equal text)."""
-    return yaml.dump(data, Dumper=_DUMPER, sort_keys=True, default_flow_style=False, allow_unicode=True)
+    return dump_yaml(data, sort_keys=True)
 
 
 def content_hash(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def keyed_hash(key: str, data: Any) -> str:
+    """A hash of secret data that reveals nothing without `key` (the stack's API key): it may
+    stand in clear on a pod template, where a plain hash of a short password could be guessed."""
+    import hmac
+
+    text = json.dumps(data, sort_keys=True, default=str).encode()
+    return hmac.new(key.encode(), text, hashlib.sha256).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -51,12 +59,21 @@ class ComponentServiceArgs:
     resources: dict[str, dict[str, str]]
     low_latency_mode: bool
     app_config: dict[str, Any] = field(default_factory=dict)
-    environment_config: dict[str, Any] = field(default_factory=dict)
-    environment_config_map: str = "environment-config"
+    # A hash of the environment config on the pod template: a change restarts the pods. A plain
+    # content hash, or (secret environment config) a keyed hash the program computes.
+    environment_config_hash: Any = ""
+    environment_config_name: str = ENVIRONMENT_CONFIG_NAME
+    # The environment config holds secrets: it is a Secret, mounted as a file, never an env var.
+    environment_config_secret: bool = False
     api_key_secret: str | None = None
     # Scheduling: node selector for the worker group, and the taint value to tolerate.
     node_selector: dict[str, str] | None = None
     worker_group: str | None = None
+
+
+def resource_args(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A manifest as keyword arguments of its Pulumi resource (apiVersion and kind are implied)."""
+    return {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
 
 
 def component_labels(args: ComponentServiceArgs) -> dict[str, str]:
@@ -104,7 +121,7 @@ def deployment(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, An
                     "labels": {**versioned_labels(args), **selector},
                     # A change of environment config restarts the pods (env vars are read at
                     # start); app config changes arrive with the version's own ConfigMap.
-                    "annotations": {"mlops.dev/environment-config-hash": content_hash(args.environment_config)},
+                    "annotations": {"mlops.dev/environment-config-hash": args.environment_config_hash},
                 },
                 "spec": _pod_spec(args, app_config_name),
             },
@@ -219,11 +236,12 @@ def _pod_spec(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, Any
                             }
                         },
                         {
-                            "configMap": {
-                                "name": args.environment_config_map,
+                            "secret" if args.environment_config_secret else "configMap": {
+                                "name": args.environment_config_name,
                                 "items": [{"key": ENVIRONMENT_CONFIG_KEY, "path": ENVIRONMENT_CONFIG_KEY}],
                             }
                         },
+                        *_api_key_source(args),
                     ]
                 },
             },
@@ -260,6 +278,14 @@ def _pod_spec(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, Any
     return spec
 
 
+def _api_key_source(args: ComponentServiceArgs) -> list[dict[str, Any]]:
+    """Apps read the API key from a file (never an environment variable: those show in
+    `kubectl describe` and are inherited by every child process)."""
+    if args.type != "app" or not args.api_key_secret:
+        return []
+    return [{"secret": {"name": args.api_key_secret, "items": [{"key": API_KEY_KEY, "path": API_KEY_KEY}]}}]
+
+
 def _container(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, Any]:
     env = [
         {"name": "MLOPS_PROJECT", "value": args.project},
@@ -276,15 +302,16 @@ def _container(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, An
             "name": "MLOPS_APP_CONFIG",
             "valueFrom": {"configMapKeyRef": {"name": app_config_name, "key": APP_CONFIG_KEY}},
         },
-        {
-            "name": "MLOPS_ENVIRONMENT_CONFIG",
-            "valueFrom": {"configMapKeyRef": {"name": args.environment_config_map, "key": ENVIRONMENT_CONFIG_KEY}},
-        },
     ]
-    if args.type == "app" and args.api_key_secret:
+    if not args.environment_config_secret:
         env.append(
-            {"name": "MLOPS_API_KEY", "valueFrom": {"secretKeyRef": {"name": args.api_key_secret, "key": API_KEY_KEY}}}
+            {
+                "name": "MLOPS_ENVIRONMENT_CONFIG",
+                "valueFrom": {"configMapKeyRef": {"name": args.environment_config_name, "key": ENVIRONMENT_CONFIG_KEY}},
+            }
         )
+    if _api_key_source(args):
+        env.append({"name": "MLOPS_API_KEY_PATH", "value": f"{CONFIG_MOUNT}/{API_KEY_KEY}"})
     http = {"path": args.health_path, "port": "http"}
     return {
         "name": args.k8s_name,

@@ -10,8 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import manifests
-from components.component_service import resource_args
-from components.manifests import IngressSite, Route
+from components.manifests import IngressSite, Route, resource_args
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from components.component_service import ComponentService
 from components.foundation import Foundation, FoundationArgs
 from components.routes import Routes, RoutesArgs
 from components.worker_group import WorkerGroup, WorkerGroupArgs
-from infra.cluster import kubernetes_provider
-from infra.environment import NAMESPACE, Environment, build_environment, find_project_root
-from infra.errors import ConfigError
-from infra.render import ingress_site, route, service_args
-from infra.worker_types import WORKER_TYPES
+from infra.providers import kubernetes_provider
+from spec.environment import NAMESPACE, Environment, build_environment, find_project_root
+from spec.errors import ConfigError
+from components.render import ingress_site, route, service_args
+from spec.worker_types import WORKER_TYPES
 
 
 def load_from_pulumi() -> Environment:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from infra.cli import app
-from infra.environment import load_environment
-from infra.errors import ConfigError
+from mlops.cli import app
+from spec.environment import load_environment
+from spec.errors import ConfigError
 from infra.offline import ProgramError
 
 from .conftest import Runner, edit_stack, edit_yaml

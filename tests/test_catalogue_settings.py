@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from infra.cli import app
-from infra.environment import load_catalogue, load_environment
+from mlops.cli import app
+from spec.environment import load_catalogue, load_environment
 
 from .conftest import Runner, load_yaml, stack_config
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.environment import load_environment, resolve_settings
-from infra.settings import Settings
+from spec.environment import load_environment, resolve_settings
+from spec.schema import Settings
 
 from .conftest import Runner, edit_stack, edit_yaml
 

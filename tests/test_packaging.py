@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import infra
-from infra.environment import find_project_root
-from infra.errors import ConfigError
+from spec.environment import find_project_root
+from spec.errors import ConfigError
 
 from .conftest import REPO, Runner, edit_yaml, load_yaml
 

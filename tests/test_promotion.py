@@ -18,9 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from infra import plan_writer, stackfile
-from infra.cli import app
-from infra.environment import load_environment
-from infra.history import LOG_FILE
+from mlops.cli import app
+from spec.environment import load_environment
+from mlops.history import LOG_FILE
 
 from .conftest import K8S_VERSION, edit_stack, load_yaml, stack_config
 
@@ -344,7 +344,7 @@ class TestPlanDirectory:
         )
         out = tmp_path / "plan"
         output = self.fails_over_a_plan(
-            cli, out, "integration", lambda: monkeypatch.setattr("infra.plan.WRITER", broken)
+            cli, out, "integration", lambda: monkeypatch.setattr("mlops.plan.WRITER", broken)
         )
         assert output == f"--out: {out}: cannot write the plan: x.yaml: No space left on device"
 
@@ -360,21 +360,21 @@ class TestPlanDirectory:
 
         out = tmp_path / "plan"
         output = self.fails_over_a_plan(
-            cli, out, "uat", lambda: monkeypatch.setattr("infra.plan.os.replace", failing_replace)
+            cli, out, "uat", lambda: monkeypatch.setattr("mlops.plan.os.replace", failing_replace)
         )
         assert output == f"--out: {out}: cannot write the plan: No space left on device"
 
 
 class TestPlanProgress:
     def test_progress_counts_every_registered_resource(self, project: Path, tmp_path: Path) -> None:
-        from infra.plan import write_plan
+        from mlops.plan import write_plan
 
         seen: list[int] = []
         result = write_plan(project, "integration", tmp_path / "plan", progress=seen.append)
         assert seen == list(range(1, len(result.run.resources) + 1))
 
     def test_spinner_text_and_no_spinner_off_a_terminal(self, capsys: pytest.CaptureFixture[str]) -> None:
-        from infra.cli import PlanProgress
+        from mlops.cli import PlanProgress
 
         progress = PlanProgress("uat")
         progress.update(1234)
@@ -514,7 +514,7 @@ class TestAtomicity:
     def test_killed_writers_never_leave_a_torn_file(self, project: Path) -> None:
         """Processes killed mid-promotion: the file always parses and is one of the valid states."""
         script = (
-            "import sys, os; from pathlib import Path; from infra.promotion import commit, prepare_pin\n"
+            "import sys, os; from pathlib import Path; from mlops.promotion import commit, prepare_pin\n"
             "root = Path(sys.argv[1])\n"
             "for i in range(200):\n"
             "    v = ['151', '154', '158'][i % 3]\n"
@@ -539,7 +539,7 @@ class TestConcurrency:
         versions = ["151", "152", "154", "158"]
         processes = [
             subprocess.Popen(
-                [sys.executable, "-m", "infra.cli", "pin", "document_tagging", v, "-s", "uat", "--no-deploy", "--yes"],
+                [sys.executable, "-m", "mlops.cli", "pin", "document_tagging", v, "-s", "uat", "--no-deploy", "--yes"],
                 cwd=project,
                 env=env,
                 stdout=subprocess.PIPE,
@@ -562,7 +562,7 @@ class TestWithPulumiCli:
     """Run only where the Pulumi CLI is installed (it cannot be installed on the build machines)."""
 
     def test_preview_of_a_local_backend_stack(self, project: Path, tmp_path: Path, monkeypatch) -> None:
-        from infra import deploy
+        from mlops import deploy
 
         monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}")
         monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "test")
@@ -577,7 +577,7 @@ def test_a_pulumi_cli_failure_is_one_line_not_a_traceback(project: Path, cli, mo
     from pulumi.automation._cmd import CommandResult
     from pulumi.automation.errors import CommandError
 
-    from infra import deploy
+    from mlops import deploy
 
     def missing_stack(*_args, **_kwargs):
         raise CommandError(CommandResult(stdout="", stderr="error: no stack named 'integration' found", code=255))

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from infra.cli import app
-from infra.smoke import Target, check
+from mlops.cli import app
+from mlops.smoke import Target, check
 
 API_KEY = "test-key-3c1e"
 

@@ -12,7 +12,7 @@ from infra.offline import ProgramRun
 
 from .conftest import COMMITTED_STACKS, K8S_VERSION, REPO, load_yaml, stack_config
 
-# DESIGN.md's table, written out independently of infra.worker_types.
+# DESIGN.md's table, written out independently of spec.worker_types.
 MACHINE_TYPES = {
     "2-CPU-13GB-RAM": "n1-highmem-2",
     "4-CPU-26GB-RAM": "n1-highmem-4",
@@ -310,8 +310,8 @@ def test_production_has_its_own_worker_group() -> None:
 
 def test_rendered_manifests_are_what_the_program_declares(run: ProgramRun) -> None:
     """The tools render component manifests without Pulumi; they must equal the recorded run."""
-    from infra.environment import load_environment
-    from infra.render import component_manifests
+    from spec.environment import load_environment
+    from components.render import component_manifests
 
     env = load_environment(REPO, run.stack)
     recorded = {r.name: r.inputs for r in run.kubernetes_objects()}

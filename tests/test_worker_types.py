@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from infra.quantities import parse_quantity
-from infra.worker_types import GIB, WORKER_TYPES
+from spec.quantities import parse_quantity
+from spec.worker_types import GIB, WORKER_TYPES
 
 
 def test_ten_worker_types_from_the_design_table() -> None:

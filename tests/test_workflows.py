@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from typer.main import get_command
 
-from infra.cli import app
+from mlops.cli import app
 
 from .conftest import REPO, load_yaml
 

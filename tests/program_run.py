@@ -40,8 +40,8 @@ from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import run_in_stack
 
-from infra.environment import PROJECT_FILE, _read_yaml, read_stack_config
-from infra.errors import ProgramError
+from spec.environment import PROJECT_FILE, _read_yaml, read_stack_config
+from spec.errors import ProgramError
 
 # What the offline engine answers for the one data source the program reads: the GKE cluster.
 FAKE_ENDPOINT = "203.0.113.10"

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from infra import history
-from infra.environment import Environment, ResolvedComponent, list_stacks, load_environment, stack_file_name
-from infra.errors import ConfigError, did_you_mean, one_of
-from infra.stackfile import (
+from mlops import history
+from spec.environment import Environment, ResolvedComponent, load_environment
+from spec.project import list_stacks, stack_file_name
+from spec.errors import ConfigError, did_you_mean, one_of
+from mlops.stackfile import (
     atomic_write,
     pin_entries,
     project_lock,
@@ -87,7 +88,7 @@ def resource_changes(before: Environment, after: Environment) -> list[ResourceCh
     """Kubernetes objects added, removed or changed (with the changed fields) when the stack goes
     from `before` to `after`. Only components whose pin or settings differ are rendered: the others
     declare the same objects in both (the minimal-change property the tests hold the program to)."""
-    from infra.render import component_manifests
+    from components.render import component_manifests
 
     def rendered(env: Environment, names: set[str]) -> dict[str, dict[str, Any]]:
         return {k: m for c in env.components if c.name in names for k, m in component_manifests(env, c).items()}
@@ -319,7 +320,7 @@ def prepare_rollback(root: Path, stack: str) -> Update:
 
 
 def prepare_add(root: Path, stack: str, component: str, version: str | None) -> Update:
-    from infra.environment import load_catalogue
+    from spec.project import load_catalogue
 
     require_stack(root, stack)
     env = load_environment(root, stack)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.errors import ConfigError
+from spec.errors import ConfigError
 from infra.offline import ProgramRun, RecordedResource, run_program
 
 MASK = "<secret>"

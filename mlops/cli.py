@@ -34,8 +34,9 @@ def validate(
     ] = None,
 ) -> None:
     """Check stack files and the catalogue: one line per problem (file, key, fix), exit 2 on any."""
-    from infra.environment import find_project_root, list_stacks, load_environment
-    from infra.errors import ConfigError
+    from spec.environment import load_environment
+    from spec.project import find_project_root, list_stacks
+    from spec.errors import ConfigError
 
     try:
         root = find_project_root(Path.cwd())
@@ -46,7 +47,7 @@ def validate(
         failed = False
         for name in stacks:
             if name not in known:
-                from infra.errors import did_you_mean, one_of
+                from spec.errors import did_you_mean, one_of
 
                 typer.echo(f"unknown stack '{name}'{did_you_mean(name, known)}: use one of {one_of(known)}", err=True)
                 failed = True
@@ -78,7 +79,7 @@ NoDeployOpt = Annotated[
 
 
 def _root() -> Path:
-    from infra.environment import find_project_root
+    from spec.project import find_project_root
 
     return find_project_root(Path.cwd())
 
@@ -89,7 +90,7 @@ def user_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from infra.errors import ConfigError, ProgramError
+        from spec.errors import ConfigError, ProgramError
 
         try:
             return command(*args, **kwargs)
@@ -115,7 +116,7 @@ def _cli_error_line(exc: Exception) -> str:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    from infra.errors import ConfigError
+    from spec.errors import ConfigError
 
     lines = [str(p) for p in exc.problems] if isinstance(exc, ConfigError) else [str(exc).splitlines()[0]]
     for line in lines:
@@ -162,17 +163,17 @@ def _confirm(question: str, yes: bool) -> None:
 
 
 def _deploy(root: Path, stack: str, no_deploy: bool) -> None:
-    from infra import deploy
+    from mlops import automation
 
     if no_deploy:
-        typer.echo(f"Not deployed (--no-deploy). To deploy: {'; '.join(deploy.commands(stack))}")
+        typer.echo(f"Not deployed (--no-deploy). To deploy: {'; '.join(automation.commands(stack))}")
         return
-    if not deploy.available():
+    if not automation.available():
         typer.echo("The Pulumi CLI is not installed here, so nothing was deployed. To deploy, run:")
-        for command in deploy.commands(stack):
+        for command in automation.commands(stack):
             typer.echo(f"  {command}")
         return
-    deploy.preview_and_up(root, stack, lambda line: typer.echo(line, nl=False))
+    automation.preview_and_up(root, stack, lambda line: typer.echo(line, nl=False))
 
 
 SYMBOLS = {"added": "+", "removed": "-", "changed": "~", "replaced": "+-"}
@@ -241,11 +242,11 @@ def plan(
     """Run the stack's program offline and write every object it declares (secrets masked)."""
 
     root = _root()
-    from infra.promotion import require_stack
+    from mlops.promotion import require_stack
 
     require_stack(root, stack)
     from infra.offline import garbage_left_to_exit
-    from infra.plan import write_plan
+    from mlops.plan import write_plan
 
     target = out or root / "build" / "plan" / stack
     progress = PlanProgress(stack)
@@ -276,7 +277,7 @@ def diff(
     if format not in ("text", "markdown", "json"):
         raise _fail(ValueError(f"--format {format!r}: use text, markdown or json"))
     root = _root()
-    from infra.promotion import prepare_promotion
+    from mlops.promotion import prepare_promotion
 
     update = prepare_promotion(root, source, target, force=True)
     resources = update.resources()
@@ -342,21 +343,21 @@ def promote(
     force: Annotated[bool, typer.Option("--force", help="Allow promoting against the chain.")] = False,
 ) -> None:
     """Make TO run exactly FROM's versions: writes only TO's pins (and provenance), then deploys TO."""
-    from infra.errors import ConfigError
+    from spec.errors import ConfigError
 
     if source_kind not in ("config", "deployed"):
         raise _fail(ValueError(f"--source {source_kind!r}: use config or deployed"))
     root = _root()
-    from infra import deploy
-    from infra.promotion import commit, prepare_promotion, read_outputs_file
+    from mlops import automation
+    from mlops.promotion import commit, prepare_promotion, read_outputs_file
 
     outputs, display, update_number = None, "stack outputs", None
     if source_kind == "deployed":
         if outputs_file is not None:
             outputs, display = read_outputs_file(outputs_file), str(outputs_file)
-        elif deploy.available():
-            outputs, display = deploy.outputs(root, source), f"outputs of stack {source}"
-            update_number = deploy.last_update(root, source)
+        elif automation.available():
+            outputs, display = automation.outputs(root, source), f"outputs of stack {source}"
+            update_number = automation.last_update(root, source)
         else:
             raise ConfigError.one(
                 "--source deployed", "", "needs --outputs-file F or the Pulumi CLI to read FROM's outputs"
@@ -399,7 +400,7 @@ def pin(
     """Pin one component to any catalogue version (a hotfix or a manual rollback of one component)."""
 
     root = _root()
-    from infra.promotion import commit, prepare_pin
+    from mlops.promotion import commit, prepare_pin
 
     update = prepare_pin(root, stack, component, version)
     _show_update(update, dry_run=False)
@@ -418,7 +419,7 @@ def rollback(stack: StackOpt, no_deploy: NoDeployOpt = False, yes: YesOpt = Fals
     """Restore the pins the stack had before its last promote, pin or rollback."""
 
     root = _root()
-    from infra.promotion import commit, prepare_rollback
+    from mlops.promotion import commit, prepare_rollback
 
     update = prepare_rollback(root, stack)
     _show_update(update, dry_run=False)
@@ -435,10 +436,10 @@ def rollback(stack: StackOpt, no_deploy: NoDeployOpt = False, yes: YesOpt = Fals
 @user_errors
 def history_command(stack: StackOpt) -> None:
     """Every promote, pin and rollback of the stack, oldest first."""
-    from infra import history
+    from mlops import history
 
     root = _root()
-    from infra.promotion import require_stack
+    from mlops.promotion import require_stack
 
     require_stack(root, stack)
     recorded = history.records(root, stack)
@@ -474,23 +475,23 @@ def status(
     ] = None,
 ) -> None:
     """Which version of each component the stack pins, with its settings (and their levels) and URL."""
-    from infra.errors import ConfigError
+    from spec.errors import ConfigError
 
     root = _root()
-    from infra.environment import load_environment
-    from infra.promotion import require_stack
+    from spec.environment import load_environment
+    from mlops.promotion import require_stack
 
     require_stack(root, stack)
     env = load_environment(root, stack)
     deployed = None
     if live or outputs_file:
-        from infra import deploy
-        from infra.promotion import read_outputs_file
+        from mlops import automation
+        from mlops.promotion import read_outputs_file
 
         if outputs_file is not None:
             deployed = read_outputs_file(outputs_file).get("components") or {}
-        elif deploy.available():
-            deployed = deploy.outputs(root, stack).get("components") or {}
+        elif automation.available():
+            deployed = automation.outputs(root, stack).get("components") or {}
         else:
             raise ConfigError.one("--live", "", "needs the Pulumi CLI on PATH, or --outputs-file F")
     from rich.table import Table
@@ -545,14 +546,14 @@ def challenger_create(
 ) -> None:
     """Write Pulumi.challenger-NAME.yaml: STACK's pins, environment config, settings, cluster and
     ingress; its own namespace; STACK's node pools as existing references; no copied secrets."""
-    from infra import challenger, deploy
+    from mlops import challenger, automation
 
     root = _root()
     path = challenger.create(root, name, source)
     stack = challenger.stack_name(name)
     typer.echo(f"Wrote {path.name}: a replica of {source} that promotes to {source}.")
-    if deploy.available():
-        deploy.init_stack(root, stack)
+    if automation.available():
+        automation.init_stack(root, stack)
         typer.echo(f"Created the stack {stack} in the Pulumi backend.")
     else:
         typer.echo(f"The Pulumi CLI is not installed here. To create and deploy it: pulumi stack init {stack}")
@@ -572,7 +573,7 @@ def challenger_list(
     """Challengers with their parent, creation time, drift (pins that differ from the parent now) and age."""
     from datetime import UTC, datetime
 
-    from infra import challenger
+    from mlops import challenger
 
     root = _root()
     found = challenger.challengers(root)
@@ -620,20 +621,20 @@ def challenger_destroy(
     that is not a challenger, always."""
     import os
 
-    from infra import challenger, deploy
-    from infra.environment import stack_file_name
-    from infra.errors import ConfigError
+    from mlops import challenger, automation
+    from spec.project import stack_file_name
+    from spec.errors import ConfigError
 
     root = _root()
     stack = challenger.require_challenger(root, name)
-    if not deploy.available() and not config_only:
+    if not automation.available() and not config_only:
         raise ConfigError.one(
             stack_file_name(stack), "", "the Pulumi CLI is not installed, so its resources cannot be destroyed: "
             "install it, or pass --config-only to remove only the file",
         )  # fmt: skip
     _confirm(f"Destroy {stack}{' (file only)' if config_only else ''}?", yes)
     if not config_only:
-        deploy.destroy_and_remove(root, stack, lambda line: typer.echo(line, nl=False))
+        automation.destroy_and_remove(root, stack, lambda line: typer.echo(line, nl=False))
     os.unlink(root / stack_file_name(stack))
     if config_only:
         typer.echo(
@@ -655,7 +656,7 @@ app.add_typer(version_app, name="version")
 @user_errors
 def version_list(component: Annotated[str, typer.Argument(help="A catalogue component.")]) -> None:
     """Id, label, digest and creation time of every version; * marks the default."""
-    from infra import catalogue
+    from mlops import catalogue
 
     entry = catalogue.get(_root(), component)
     from rich.table import Table
@@ -681,7 +682,7 @@ def version_add(
     default: Annotated[bool, typer.Option("--default", help="Make it the default version.")] = False,
 ) -> None:
     """Add a version (the next id, created now)."""
-    from infra import catalogue
+    from mlops import catalogue
 
     new_id = catalogue.add(_root(), component, digest, label, app_config, default)
     typer.echo(
@@ -697,7 +698,7 @@ def version_tag(
     label: Annotated[str, typer.Argument(help="The label, such as v4.")],
 ) -> None:
     """Give a version a label."""
-    from infra import catalogue
+    from mlops import catalogue
 
     found = catalogue.tag(_root(), component, version, label)
     typer.echo(f"Tagged {component} version {found} as {label}.")
@@ -710,7 +711,7 @@ def version_set_default(
     version: Annotated[str, typer.Argument(metavar="ID|LABEL", help="The version.")],
 ) -> None:
     """Make a version the default (what `mlops component add` pins when no version is given)."""
-    from infra import catalogue
+    from mlops import catalogue
 
     found = catalogue.set_default(_root(), component, version)
     typer.echo(f"The default version of {component} is now {found}.")
@@ -732,7 +733,7 @@ def component_add(
     ] = None,
 ) -> None:
     """Pin a component in the stack (its default version unless --version)."""
-    from infra.promotion import commit, prepare_add
+    from mlops.promotion import commit, prepare_add
 
     root = _root()
     update = commit(root, lambda: prepare_add(root, stack, name, version))
@@ -745,7 +746,7 @@ def component_remove(
     name: Annotated[str, typer.Argument(help="A component pinned in the stack.")], stack: StackOpt, yes: YesOpt = False
 ) -> None:
     """Remove a component's pin from the stack (its resources go at the next pulumi up)."""
-    from infra.promotion import commit, prepare_remove
+    from mlops.promotion import commit, prepare_remove
 
     root = _root()
     prepare_remove(root, stack, name)
@@ -768,21 +769,21 @@ ProjectOpt = Annotated[bool, typer.Option("--project", help="Act on the project 
 @user_errors
 def settings_list(stack: StackOpt, component: ComponentOpt = None) -> None:
     """Each setting's value and the level it comes from (built-in, project, environment, component)."""
-    from infra.environment import load_environment
-    from infra.promotion import require_stack
-    from infra.settings import SETTING_KEYS
+    from spec.environment import load_environment
+    from mlops.promotion import require_stack
+    from spec.schema import SETTING_KEYS
 
     root = _root()
     require_stack(root, stack)
     env = load_environment(root, stack)
     if component is not None:
-        from infra.promotion import pinned
+        from mlops.promotion import pinned
 
         pinned(env, component)
     from rich.table import Table
 
-    from infra.environment import resolve_settings
-    from infra.settings import Settings
+    from spec.environment import resolve_settings
+    from spec.schema import Settings
 
     chosen = [env.by_name[component]] if component else env.components
     table = Table(title=f"Settings of {stack}" + (f" / {component}" if component else ""), title_justify="left")
@@ -805,7 +806,7 @@ def _setting_text(value) -> str:
 
 
 def _settings_change(stack: str | None, key: str, value, component: str | None, project: bool) -> str:
-    from infra import layering
+    from mlops import layering
 
     root = _root()
     if project:
@@ -830,7 +831,7 @@ def settings_set(
     project: ProjectOpt = False,
 ) -> None:
     """Set a setting at the environment level (-s), a component's level (--component) or the project (--project)."""
-    from infra.layering import parse_value
+    from mlops.layering import parse_value
 
     where = _settings_change(stack, key, parse_value(key, value), component, project)
     typer.echo(f"Set {key} = {value} for {where}.")
@@ -845,7 +846,7 @@ def settings_inherit(
     project: ProjectOpt = False,
 ) -> None:
     """Remove a level's value so it inherits from the level above."""
-    from infra.layering import parse_value
+    from mlops.layering import parse_value
 
     parse_value(key, "1" if key == "replicas" else "true" if key == "low_latency_mode" else "x")
     where = _settings_change(stack, key, None, component, project)
@@ -868,19 +869,19 @@ def smoke(
     """Call every component over HTTP (health, and a model's sample request); exit 0 only when all are healthy."""
     import os
 
-    from infra import deploy
-    from infra import smoke as smoke_checks
-    from infra.environment import load_catalogue
-    from infra.errors import ConfigError
+    from mlops import automation
+    from mlops import smoke as smoke_checks
+    from spec.project import load_catalogue
+    from spec.errors import ConfigError
 
     root = _root()
-    from infra.promotion import read_outputs_file, require_stack
+    from mlops.promotion import read_outputs_file, require_stack
 
     require_stack(root, stack)
     if outputs_file is not None:
         outputs, display = read_outputs_file(outputs_file), str(outputs_file)
-    elif deploy.available():
-        outputs, display = deploy.outputs(root, stack), f"outputs of stack {stack}"
+    elif automation.available():
+        outputs, display = automation.outputs(root, stack), f"outputs of stack {stack}"
     else:
         raise ConfigError.one("--outputs-file", "", "needs the Pulumi CLI on PATH, or --outputs-file F")
     targets = smoke_checks.targets(outputs, load_catalogue(root), display)

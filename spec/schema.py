@@ -2,7 +2,7 @@
 
 Every model forbids unknown keys, so a misspelt key is an error naming the key, never a value
 silently ignored. Rules that involve one file only live here (in validators); rules that need the
-catalogue or the project as well live in `infra.environment`.
+catalogue or the project as well live in `spec.environment`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from infra.errors import did_you_mean, one_of
-from infra.quantities import parse_quantity
-from infra.worker_types import WORKER_TYPES
+from spec.errors import did_you_mean, one_of
+from spec.quantities import parse_quantity
+from spec.worker_types import WORKER_TYPES
 
 # Kubernetes object names we derive from user names must be DNS labels.
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")

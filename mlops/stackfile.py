@@ -17,15 +17,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from infra.environment import (
-    Environment,
-    build_environment,
-    load_project,
-    load_yaml_text,
-    stack_config_values,
-    stack_file_name,
-)
-from infra.errors import ConfigError
+from spec.environment import Environment, build_environment
+from spec.errors import ConfigError
+from spec.files import parse_yaml as load_yaml_text
+from spec.files import read_text as read_file_text
+from spec.project import load_catalogue, load_project, stack_config_values, stack_file_name
 
 PINS_KEY = "mlops:components"
 PROVENANCE_KEY = "mlops:promoted_from"
@@ -184,7 +180,7 @@ def validate_stack_text(root: Path, stack: str, text: str) -> Environment:
     display = stack_file_name(stack)
     data = load_yaml_text(text, display) or {}
     values, secret_keys = stack_config_values(root, data, display)
-    return build_environment(root, load_project(root).name, stack, values, secret_keys)
+    return build_environment(load_project(root), stack, values, secret_keys, load_catalogue(root))
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -222,7 +218,4 @@ def project_lock(root: Path) -> Iterator[None]:
 
 
 def read_text(root: Path, stack: str) -> str:
-    path = root / stack_file_name(stack)
-    if not path.is_file():
-        raise ConfigError.one(stack_file_name(stack), "", "file not found")
-    return path.read_text(encoding="utf-8")
+    return read_file_text(root / stack_file_name(stack), stack_file_name(stack))

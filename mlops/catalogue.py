@@ -17,11 +17,11 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from infra import history
-from infra.environment import CATALOGUE_DIR, _problems, load_catalogue, load_yaml_text
-from infra.errors import ConfigError, did_you_mean, one_of
-from infra.settings import DIGEST, LABEL, CatalogueComponent
-from infra.stackfile import atomic_write, project_lock
+from mlops import history
+from spec.environment import CATALOGUE_DIR, _problems, load_catalogue, load_yaml_text
+from spec.errors import ConfigError, did_you_mean, one_of
+from spec.schema import DIGEST, LABEL, CatalogueComponent
+from mlops.stackfile import atomic_write, project_lock
 
 
 def _path(root: Path, component: str) -> tuple[Path, str]:

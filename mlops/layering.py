@@ -13,17 +13,17 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from infra.environment import (
+from spec.environment import (
     NAMESPACE,
     PROJECT_FILE,
     list_stacks,
     load_environment,
     stack_file_name,
 )
-from infra.errors import ConfigError, did_you_mean
-from infra.promotion import Update, _update, pinned, require_stack
-from infra.settings import SETTING_KEYS
-from infra.stackfile import atomic_write, pin_entries, project_lock, read_text, render_config_key, validate_stack_text
+from spec.errors import ConfigError, did_you_mean
+from mlops.promotion import Update, _update, pinned, require_stack
+from spec.schema import SETTING_KEYS
+from mlops.stackfile import atomic_write, pin_entries, project_lock, read_text, render_config_key, validate_stack_text
 
 SETTINGS_KEY = f"{NAMESPACE}:settings"
 
@@ -76,7 +76,7 @@ def _settings_update(root: Path, stack: str, component: str | None, key: str, va
 
 
 def set_setting(root: Path, stack: str, component: str | None, key: str, value: Any | None) -> Update:
-    from infra.promotion import commit
+    from mlops.promotion import commit
 
     return commit(root, lambda: _settings_update(root, stack, component, key, value))
 

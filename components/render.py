@@ -15,7 +15,7 @@ from components.manifests import (
     IngressSite,
     Route,
 )
-from infra.environment import Environment, ResolvedComponent, effective_resources, route_prefix
+from spec.environment import Environment, ResolvedComponent, effective_resources, route_prefix
 
 
 def node_selector(env: Environment, group_name: str | None) -> dict[str, str] | None:

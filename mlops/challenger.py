@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from infra import history
-from infra.environment import (
+from mlops import history
+from spec.environment import (
     DNS_LABEL,
     NAMESPACE,
     _read_yaml,
@@ -23,9 +23,9 @@ from infra.environment import (
     load_environment,
     stack_file_name,
 )
-from infra.errors import ConfigError, did_you_mean, one_of
+from spec.errors import ConfigError, did_you_mean, one_of
 from infra.plan_writer import to_yaml_document
-from infra.stackfile import atomic_write, pin_entries, project_lock, render_stack_text
+from mlops.stackfile import atomic_write, pin_entries, project_lock, render_stack_text
 
 PREFIX = "challenger-"
 # Keys a challenger copies from its parent; anything else (secrets, provenance) stays behind.
@@ -76,8 +76,8 @@ def replica_config(root: Path, parent: str, owner: str, created: str) -> dict[st
 
 
 def create(root: Path, name: str, parent: str) -> Path:
-    from infra.promotion import require_stack
-    from infra.stackfile import validate_stack_text
+    from mlops.promotion import require_stack
+    from mlops.stackfile import validate_stack_text
 
     require_stack(root, parent)
     check_name(root, name)

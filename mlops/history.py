@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from infra.errors import ConfigError
+from spec.errors import ConfigError
 
 LOG_FILE = Path("config") / "promotions.jsonl"
 

@@ -1,0 +1,72 @@
+"""Pure builder of a worker group's GKE node pool (no Pulumi import): the arguments `WorkerGroup`
+passes to `gcp.container.NodePool`, as the Pulumi Python SDK takes them (snake_case names,
+nested dicts). `mlops plan` renders the same arguments without running the program."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from components.labels import WORKER_GROUP_LABEL
+from spec.worker_types import WORKER_TYPES
+
+NODE_POOL_TYPE = "gcp:container/nodePool:NodePool"
+
+
+@dataclass(frozen=True)
+class WorkerGroupArgs:
+    cluster: str
+    location: str
+    gcp_project: str
+    worker_type: str
+    size: int | None = None
+    min_size: int | None = None
+    max_size: int | None = None
+    disk_size_gb: int = 100
+    labels: dict[str, str] | None = None
+
+
+def node_pool(name: str, args: WorkerGroupArgs) -> tuple[dict[str, Any], list[str]]:
+    """(the NodePool's arguments, the properties Pulumi must ignore changes of)."""
+    if args.worker_type not in WORKER_TYPES:
+        raise ValueError(f"worker group '{name}': unknown worker type '{args.worker_type}'")
+    if (args.size is None) == (args.min_size is None or args.max_size is None):
+        raise ValueError(f"worker group '{name}': give size, or min_size and max_size")
+    labels = {**(args.labels or {}), WORKER_GROUP_LABEL: name}
+    if args.size is not None:
+        sizing: dict[str, Any] = {"node_count": args.size}
+        ignore: list[str] = []
+    else:
+        sizing = {
+            "initial_node_count": args.min_size,
+            "autoscaling": {"min_node_count": args.min_size, "max_node_count": args.max_size},
+        }
+        # The autoscaler owns the current size; initial_node_count is create-only and would
+        # otherwise force a replacement of the pool on every drift.
+        ignore = ["initialNodeCount", "nodeCount"]
+    # No explicit pool name: Pulumi appends a suffix, so a change that needs a new pool (a new
+    # machine type) creates the new pool before the old one is drained and deleted.
+    inputs = {
+        "cluster": args.cluster,
+        "location": args.location,
+        "project": args.gcp_project,
+        **sizing,
+        "management": {"auto_repair": True, "auto_upgrade": True},
+        # Surge upgrades: one new node joins before any old node is drained, never fewer nodes
+        # than the pool's size.
+        "upgrade_settings": {"strategy": "SURGE", "max_surge": 1, "max_unavailable": 0},
+        "node_config": {
+            "machine_type": WORKER_TYPES[args.worker_type].machine_type,
+            "disk_size_gb": args.disk_size_gb,
+            "disk_type": "pd-balanced",
+            "image_type": "COS_CONTAINERD",
+            "labels": labels,
+            "taints": [{"key": WORKER_GROUP_LABEL, "value": name, "effect": "NO_SCHEDULE"}],
+            # Pods reach Google APIs through Workload Identity, never the node's credentials.
+            "workload_metadata_config": {"mode": "GKE_METADATA"},
+            "metadata": {"disable-legacy-endpoints": "true"},
+            "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+            "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
+        },
+    }
+    return inputs, ignore

@@ -1,0 +1,391 @@
+"""Resolving an environment: project settings + stack config + catalogue -> Environment.
+
+This is the one entry point for validation, used by the Pulumi program (with the config the
+Pulumi CLI passes, read through `pulumi.Config`) and by the tooling (with the stack file read
+from disk). It reads no stack file itself: checks that span stacks (the promotion chain, a
+challenger's parent) are the tooling's (`mlops validate`). Every problem is a `Problem`: one
+line naming the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from spec.errors import ConfigError, Problem, did_you_mean, one_of
+from spec.problems import problems as pydantic_problems
+from spec.problems import stack_key
+from spec.project import (
+    NAMESPACE,
+    PROJECT_FILE,
+    load_catalogue,
+    load_project,
+    read_stack_config,
+    stack_file_name,
+)
+from spec.quantities import parse_quantity
+from spec.schema import (
+    DNS_LABEL,
+    CatalogueComponent,
+    Pin,
+    ProjectFile,
+    Settings,
+    StackConfig,
+    Version,
+    WorkerGroupConfig,
+)
+from spec.worker_types import WORKER_TYPES
+
+# Built-in settings: the lowest level of the hierarchy.
+BUILT_IN = {"replicas": 2, "worker_group": None, "low_latency_mode": False}
+Level = Literal["built-in", "project", "environment", "component"]
+
+
+# --------------------------------------------------------------------------- resolved model
+
+
+@dataclass(frozen=True)
+class ResolvedSetting:
+    value: Any
+    source: Level
+
+
+def resolve_settings(project: Settings, environment: Settings, component: Settings) -> dict[str, ResolvedSetting]:
+    """Layer the settings: built-in < project < environment < component; the most specific wins."""
+    resolved = {key: ResolvedSetting(value, "built-in") for key, value in BUILT_IN.items()}
+    for level, settings in (("project", project), ("environment", environment), ("component", component)):
+        for key, value in settings.explicit().items():
+            resolved[key] = ResolvedSetting(value, level)
+    return resolved
+
+
+@dataclass(frozen=True)
+class ResolvedComponent:
+    pin: Pin
+    catalogue: CatalogueComponent
+    version: Version
+    settings: dict[str, ResolvedSetting]
+
+    @property
+    def name(self) -> str:
+        return self.pin.name
+
+    @property
+    def type(self) -> str:
+        return self.catalogue.type
+
+    @property
+    def k8s_name(self) -> str:
+        """The component's Kubernetes name (and in-namespace DNS name): '_' becomes '-'."""
+        return k8s_name(self.pin.name)
+
+    @property
+    def replicas(self) -> int:
+        return self.settings["replicas"].value
+
+    @property
+    def worker_group(self) -> str | None:
+        return self.settings["worker_group"].value
+
+    @property
+    def low_latency_mode(self) -> bool:
+        return self.settings["low_latency_mode"].value
+
+    @property
+    def image(self) -> str:
+        return f"{self.catalogue.image}@{self.version.digest}"
+
+
+def k8s_name(component: str) -> str:
+    return component.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A validated environment: everything the program needs, nothing left to check."""
+
+    project: str
+    name: str
+    config: StackConfig
+    project_settings: Settings
+    components: list[ResolvedComponent]
+    gcp_project: str | None = None
+    # The stack's environment config holds a `secure:` value: all of it is deployed as a Secret.
+    environment_config_secret: bool = False
+
+    @property
+    def namespace(self) -> str:
+        return f"{self.project}-{self.name}"
+
+    @property
+    def promotes_to(self) -> str | None:
+        return self.config.environment.promotes_to
+
+    @property
+    def ends_chain(self) -> bool:
+        """The stack at the end of the promotion chain (production): no promotes_to."""
+        return self.promotes_to is None
+
+    @property
+    def worker_groups(self) -> dict[str, WorkerGroupConfig]:
+        return self.config.worker_groups
+
+    @cached_property
+    def by_name(self) -> dict[str, ResolvedComponent]:
+        return {c.name: c for c in self.components}
+
+    def url(self, component: ResolvedComponent) -> str:
+        return f"https://{self.config.ingress.host}{route_prefix(self.project, self.name, component)}/"
+
+
+def route_prefix(project: str, environment: str, component: ResolvedComponent) -> str:
+    """The DESIGN.md URL path of a component, without the trailing slash."""
+    kind = "apps" if component.type == "app" else "models"
+    return f"/api/v1/projects/{project}/environments/{environment}/{kind}/{component.name}"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def load_environment(root: Path, stack: str, cache: Any = None) -> Environment:
+    """Validate a stack from the files on disk (tooling and tests)."""
+    values, secret_keys = read_stack_config(root, stack)
+    return build_environment(load_project(root), stack, values, secret_keys, load_catalogue(root, cache))
+
+
+def build_environment(
+    project: ProjectFile,
+    stack: str,
+    values: Mapping[str, Any],
+    secret_keys: Iterable[str],
+    catalogue: Mapping[str, CatalogueComponent],
+) -> Environment:
+    """Validate one environment. `values` are config values keyed as the CLI keys them
+    (`mlops:components`, `gcp:project`, ...); project-level config is already merged into them.
+    `secret_keys` are the keys whose values are (or hold) secrets."""
+    display = stack_file_name(stack)
+    secret_keys = set(secret_keys)
+
+    prefix = f"{NAMESPACE}:"
+    raw = {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)}
+    # The CLI hands over the project's mlops:settings when the stack file has none: that is the
+    # project level, not an environment level of the same values.
+    if raw.get("settings") == project.settings.explicit() or raw.get("settings") in (None, {}):
+        raw.pop("settings", None)
+    try:
+        config = StackConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(pydantic_problems(exc, StackConfig, display, stack_key, raw)) from None
+
+    problems: list[Problem] = []
+    gcp_project = config.cluster.project or values.get("gcp:project")
+    if config.environment.promotes_to == stack:
+        problems.append(
+            Problem(
+                display, "mlops:environment.promotes_to", "a stack cannot promote to itself: name the next environment"
+            )
+        )
+    _check_cluster(config, gcp_project, display, problems)
+    if "mlops:api_key" in values and "mlops:api_key" not in secret_keys:
+        problems.append(
+            Problem(
+                display,
+                "mlops:api_key",
+                "is stored in plain text: run `pulumi config set --secret mlops:api_key <key>`",
+            )
+        )
+    namespace = f"{project.name}-{stack}"
+    if not DNS_LABEL.match(namespace) or len(namespace) > 63:
+        problems.append(
+            Problem(
+                display, "", f"namespace '{namespace}' (project-stack) is not a valid DNS label: shorten the stack name"
+            )
+        )
+    _check_worker_group_refs(config, project.settings, display, problems)
+    components = _resolve_pins(config, project.settings, catalogue, display, problems)
+    if not problems:
+        _check_production(components, config.environment.promotes_to is None, display, problems)
+        for component in components:
+            _check_capacity(component, config, display, problems)
+    if problems:
+        raise ConfigError(problems)
+    return Environment(
+        project=project.name,
+        name=stack,
+        config=config,
+        project_settings=project.settings,
+        components=components,
+        gcp_project=gcp_project,
+        environment_config_secret=f"{NAMESPACE}:environment_config" in secret_keys,
+    )
+
+
+def _check_cluster(config: StackConfig, gcp_project: Any, display: str, problems: list[Problem]) -> None:
+    if config.cluster.is_gke and not gcp_project:
+        problems.append(
+            Problem(
+                display, "gcp:project", "a GKE cluster needs the GCP project: set gcp:project or mlops:cluster.project"
+            )
+        )
+
+
+def _check_worker_group_refs(config: StackConfig, project: Settings, display: str, problems: list[Problem]) -> None:
+    declared = config.worker_groups
+    refs: list[tuple[str, str, str]] = []
+    if project.worker_group:
+        refs.append((PROJECT_FILE, "mlops:settings.worker_group", project.worker_group))
+    if config.settings.worker_group:
+        refs.append((display, "mlops:settings.worker_group", config.settings.worker_group))
+    for pin in config.components:
+        if pin.settings.worker_group:
+            refs.append((display, f"mlops:components[{pin.name}].settings.worker_group", pin.settings.worker_group))
+    for file, key, group in refs:
+        if group not in declared:
+            where = "" if file == display else f" (set in {file})"
+            problems.append(
+                Problem(
+                    display,
+                    key,
+                    f"worker group '{group}'{where} is not declared in this stack{did_you_mean(group, declared)}: "
+                    f"add it under mlops:worker_groups as {{worker_type: ..., size: N}} (owned) "
+                    "or {existing: true} (a pool that exists already)",
+                )
+            )
+
+
+def _resolve_pins(
+    config: StackConfig,
+    project: Settings,
+    catalogue: Mapping[str, CatalogueComponent],
+    display: str,
+    problems: list[Problem],
+) -> list[ResolvedComponent]:
+    resolved: list[ResolvedComponent] = []
+    seen: dict[str, str] = {}
+    for pin in config.components:
+        key = f"mlops:components[{pin.name}]"
+        k8s = k8s_name(pin.name)
+        if k8s in seen:
+            clash = "is pinned twice" if seen[k8s] == pin.name else f"has the same Kubernetes name as '{seen[k8s]}'"
+            problems.append(Problem(display, key, f"component '{pin.name}' {clash}: keep one pin per component"))
+            continue
+        seen[k8s] = pin.name
+        entry = catalogue.get(pin.name)
+        if entry is None:
+            problems.append(
+                Problem(
+                    display,
+                    f"{key}.name",
+                    f"no catalogue component '{pin.name}'{did_you_mean(pin.name, catalogue)}: "
+                    f"add config/components/{pin.name}.yaml or use one of: {one_of(catalogue)}",
+                )
+            )
+            continue
+        if entry.type != pin.type:
+            problems.append(
+                Problem(
+                    display,
+                    f"{key}.type",
+                    f"'{pin.name}' is {'an' if entry.type == 'app' else 'a'} {entry.type} in the catalogue: "
+                    f"set type: {entry.type}",
+                )
+            )
+            continue
+        version = entry.find_version(pin.version)
+        if version is None:
+            choices = [str(v.id) for v in entry.versions] + [v.label for v in entry.versions if v.label]
+            problems.append(
+                Problem(
+                    display,
+                    f"{key}.version",
+                    f"'{pin.name}' has no version {pin.version!r} in config/components/{pin.name}.yaml"
+                    f"{did_you_mean(str(pin.version), choices)}; use an id or label: {', '.join(choices)}",
+                )
+            )
+            continue
+        resolved.append(
+            ResolvedComponent(pin, entry, version, resolve_settings(project, config.settings, pin.settings))
+        )
+    return resolved
+
+
+def _setting_key(component: ResolvedComponent, setting: str) -> tuple[str | None, str]:
+    """(file if not the stack file, key) where the component's setting gets its value."""
+    source = component.settings[setting].source
+    if source == "environment":
+        return None, f"mlops:settings.{setting}"
+    if source == "project":
+        return PROJECT_FILE, f"mlops:settings.{setting}"
+    return None, f"mlops:components[{component.name}].settings.{setting}"
+
+
+def _check_production(
+    components: list[ResolvedComponent], ends_chain: bool, display: str, problems: list[Problem]
+) -> None:
+    """The end of the chain runs every component at least twice: one line per place to fix."""
+    if not ends_chain:
+        return
+    by_key: dict[str, list[ResolvedComponent]] = {}
+    for component in components:
+        if component.replicas < 2:
+            by_key.setdefault(_setting_key(component, "replicas")[1], []).append(component)
+    for key, offenders in by_key.items():
+        names = ", ".join(f"'{c.name}'" for c in offenders)
+        origin = offenders[0].settings["replicas"].source
+        where = "" if origin == "component" else f" ({origin} level{', Pulumi.yaml' if origin == 'project' else ''})"
+        fix = (
+            f"set {key}: 2 or more"
+            if origin == "component"
+            else f"set {key}: 2 or more, or a component-level replicas of 2 or more"
+        )
+        problems.append(
+            Problem(
+                display,
+                key,
+                f"{names} would run {offenders[0].replicas} replica{where}; this stack ends the promotion chain "
+                f"(production: no mlops:environment.promotes_to) and needs replicas >= 2: {fix}",
+            )
+        )
+
+
+def _check_capacity(component: ResolvedComponent, config: StackConfig, display: str, problems: list[Problem]) -> None:
+    group_name = component.worker_group
+    group = config.worker_groups.get(group_name) if group_name else None
+    if group is None or group.worker_type is None:
+        return
+    worker_type = WORKER_TYPES[group.worker_type]
+    requests = effective_resources(component)["requests"]
+    cpu = parse_quantity(requests["cpu"]) * 1000
+    memory = parse_quantity(requests["memory"])
+    if cpu > worker_type.allocatable_cpu_millis or memory > worker_type.allocatable_memory_bytes:
+        problems.append(
+            Problem(
+                display,
+                f"mlops:worker_groups.{group_name}.worker_type",
+                f"'{component.name}' requests cpu {requests['cpu']} and memory {requests['memory']} but a "
+                f"{group.worker_type} node has only {worker_type.allocatable_cpu_millis}m cpu and "
+                f"{worker_type.allocatable_memory_bytes / 2**30:.1f}Gi memory allocatable: "
+                "choose a larger worker type or lower the component's requests",
+            )
+        )
+
+
+def effective_resources(component: ResolvedComponent) -> dict[str, dict[str, str]]:
+    """Requests and limits as deployed. Memory is always limited (a leak must not starve its
+    neighbours); under low-latency mode requests equal limits, so the pod gets Guaranteed QoS."""
+    res = component.catalogue.resources
+    requests = {"cpu": str(res.requests.cpu), "memory": str(res.requests.memory)}
+    limits = {"memory": str(res.limits.memory or res.requests.memory)}
+    if res.limits.cpu is not None:
+        limits["cpu"] = str(res.limits.cpu)
+    if component.low_latency_mode:
+        limits.setdefault("cpu", requests["cpu"])
+        requests = dict(limits)
+    return {"requests": requests, "limits": limits}
+
+
