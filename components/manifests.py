@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from components.labels import WORKER_GROUP_LABEL, common_labels, selector_labels
-from spec.files import dump_yaml
 
 APP_CONFIG_KEY = "app_config.yaml"
 ENVIRONMENT_CONFIG_KEY = "environment_config.yaml"
@@ -24,9 +23,10 @@ RUN_AS_USER = 10001
 SECRET_DERIVED = "<derived from secrets>"
 
 
-def to_yaml(data: Any) -> str:
-    """Deterministic YAML text for config data (keys sorted, so equal data renders equal text)."""
-    return dump_yaml(data, sort_keys=True)
+def to_config_text(data: Any) -> str:
+    """The text of a config file the pods read (app config, environment config): JSON, which is
+    also YAML, so apps read it with `json` or any YAML parser. Keys sorted: equal data, equal text."""
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
 def content_hash(data: Any) -> str:
@@ -72,8 +72,13 @@ class ComponentServiceArgs:
 
 
 def resource_args(manifest: dict[str, Any]) -> dict[str, Any]:
-    """A manifest as keyword arguments of its Pulumi resource (apiVersion and kind are implied)."""
-    return {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+    """A manifest as keyword arguments of its Pulumi resource (apiVersion and kind are implied;
+    top-level fields by their Python names: stringData is string_data)."""
+    return {_snake(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
 
 def component_labels(args: ComponentServiceArgs) -> dict[str, str]:
@@ -99,7 +104,7 @@ def app_config_map(args: ComponentServiceArgs) -> dict[str, Any]:
             "namespace": args.namespace,
             "labels": versioned_labels(args),
         },
-        "data": {APP_CONFIG_KEY: to_yaml(args.app_config)},
+        "data": {APP_CONFIG_KEY: to_config_text(args.app_config)},
         "immutable": True,
     }
 

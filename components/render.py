@@ -1,21 +1,31 @@
-"""Environment + component -> the exact arguments and manifests the program declares, without
-Pulumi: the program and the tools (diff, status) share these, so they cannot disagree."""
+"""Environment -> the exact arguments and objects the program declares, without Pulumi: the
+program builds its resources from these, and the tooling (`plan`, `diff`, `status`) renders the
+same objects offline, so the two cannot disagree (a test compares them for every committed stack)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+from components import environment_manifests as env_manifests
 from components import manifests
+from components.environment_manifests import EnvironmentSite
 from components.labels import GKE_NODE_POOL_LABEL, WORKER_GROUP_LABEL
 from components.manifests import (
     API_KEY_SECRET_NAME,
     ENVIRONMENT_CONFIG_NAME,
+    SECRET_DERIVED,
     SERVICE_PORT,
     ComponentServiceArgs,
     IngressSite,
     Route,
 )
+from components.node_pools import NODE_POOL_TYPE, WorkerGroupArgs, node_pool
 from spec.environment import Environment, ResolvedComponent, effective_resources, route_prefix
+
+# Group names of what is not one component's, in a plan.
+ENVIRONMENT_GROUP = "_environment"
+WORKER_GROUPS = "_worker_groups"
 
 
 def node_selector(env: Environment, group_name: str | None) -> dict[str, str] | None:
@@ -25,6 +35,18 @@ def node_selector(env: Environment, group_name: str | None) -> dict[str, str] | 
     if group.existing and group.node_pool and env.config.cluster.is_gke:
         return {GKE_NODE_POOL_LABEL: group.node_pool}
     return {WORKER_GROUP_LABEL: group_name}
+
+
+def environment_config_text(config: Any) -> str:
+    return manifests.to_config_text(config)
+
+
+def environment_config_hash(env: Environment) -> str:
+    """What the pod templates carry; for a secret environment config the program computes a
+    keyed hash at deploy time, which offline renders show as a placeholder."""
+    if env.environment_config_secret:
+        return SECRET_DERIVED
+    return manifests.content_hash(env.config.environment_config)
 
 
 def service_args(env: Environment, c: ResolvedComponent, namespace: Any) -> ComponentServiceArgs:
@@ -44,8 +66,9 @@ def service_args(env: Environment, c: ResolvedComponent, namespace: Any) -> Comp
         resources=effective_resources(c),
         low_latency_mode=c.low_latency_mode,
         app_config=c.version.app_config or {},
-        environment_config=env.config.environment_config,
-        environment_config_map=ENVIRONMENT_CONFIG_NAME,
+        environment_config_hash=environment_config_hash(env),
+        environment_config_name=ENVIRONMENT_CONFIG_NAME,
+        environment_config_secret=env.environment_config_secret,
         api_key_secret=API_KEY_SECRET_NAME,
         node_selector=node_selector(env, c.worker_group),
         worker_group=c.worker_group,
@@ -74,6 +97,36 @@ def ingress_site(env: Environment, namespace: Any) -> IngressSite:
     )
 
 
+def environment_site(env: Environment) -> EnvironmentSite:
+    return EnvironmentSite(
+        project=env.project,
+        environment=env.name,
+        namespace=env.namespace,
+        ingress_controller_namespace=env.config.ingress.controller_namespace,
+    )
+
+
+def worker_group_args(env: Environment) -> dict[str, WorkerGroupArgs]:
+    """The worker groups this stack owns as node pools (GKE clusters only), by name."""
+    if not env.config.cluster.is_gke:
+        return {}
+    return {
+        name: WorkerGroupArgs(
+            cluster=env.config.cluster.name or "",
+            location=env.config.cluster.location or "",
+            gcp_project=str(env.gcp_project),
+            worker_type=group.worker_type or "",
+            size=group.size,
+            min_size=group.min_size,
+            max_size=group.max_size,
+            disk_size_gb=group.disk_size_gb,
+            labels={"mlops.dev/project": env.project, "mlops.dev/environment": env.name},
+        )
+        for name, group in sorted(env.worker_groups.items())
+        if not group.existing
+    }
+
+
 def component_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dict[str, Any]]:
     """Every Kubernetes object the program declares for one pinned component, by Pulumi logical
     name (the same names the program uses, so they line up with a recorded run)."""
@@ -90,3 +143,57 @@ def component_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dic
     site = ingress_site(env, env.namespace)
     found[f"{env.name}-routes-{c.name}"] = manifests.ingress(route(env, c, c.k8s_name), site)
     return found
+
+
+def environment_objects(env: Environment, api_key: Any, environment_config: Any) -> dict[str, dict[str, Any]]:
+    """The Kubernetes objects `Foundation` declares, by logical name, given the API key and the
+    environment config text (real values in the program, masks offline)."""
+    site = environment_site(env)
+    namespace = env.namespace
+    config = (
+        env_manifests.environment_config_secret(site, namespace, environment_config)
+        if env.environment_config_secret
+        else env_manifests.environment_config_map(site, namespace, environment_config)
+    )
+    return {
+        f"{env.name}-namespace": env_manifests.namespace(site),
+        f"{env.name}-environment-config": config,
+        f"{env.name}-api-key": env_manifests.api_key_secret(site, namespace, api_key),
+        f"{env.name}-network-policy": env_manifests.network_policy(site, namespace),
+    }
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One resource the program declares: its Pulumi type and logical name, the group it is
+    planned under (a component, `_environment` or `_worker_groups`), its inputs as the Pulumi
+    Python SDK takes them (Kubernetes objects: the manifest), and its options."""
+
+    type: str
+    name: str
+    group: str
+    inputs: dict[str, Any]
+    protect: bool = False
+    ignore_changes: list[str] = field(default_factory=list)
+
+
+def declared(env: Environment, api_key: Any, environment_config: Any) -> list[Declared]:
+    """Everything the program declares for `env` apart from providers and generated values,
+    in the order it declares them."""
+    protect = env.ends_chain
+    found: list[Declared] = []
+    for name, args in worker_group_args(env).items():
+        inputs, ignore = node_pool(name, args)
+        found.append(Declared(NODE_POOL_TYPE, name, WORKER_GROUPS, inputs, protect, ignore))
+    for name, manifest in environment_objects(env, api_key, environment_config).items():
+        found.append(Declared(kubernetes_type(manifest), name, ENVIRONMENT_GROUP, manifest, protect))
+    for c in env.components:
+        for name, manifest in component_manifests(env, c).items():
+            found.append(Declared(kubernetes_type(manifest), name, c.name, manifest))
+    return found
+
+
+def kubernetes_type(manifest: dict[str, Any]) -> str:
+    """The Pulumi type token of a manifest: kubernetes:<group or core>/<version>:<Kind>."""
+    group, _, version = manifest["apiVersion"].rpartition("/")
+    return f"kubernetes:{group or 'core'}/{version}:{manifest['kind']}"

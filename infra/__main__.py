@@ -1,5 +1,11 @@
-"""Entry point the Pulumi Python language host runs (`main: infra/` in Pulumi.yaml)."""
+"""Entry point the Pulumi Python language host runs (`main: infra/` in Pulumi.yaml): read the
+stack's config, declare the environment, export its outputs."""
 
-from infra.program import main
+import pulumi
 
-main()
+from infra.config import read_stack
+from infra.program import deploy
+
+outputs = deploy(read_stack())
+for name, value in outputs.items():
+    pulumi.export(name, value)

@@ -1,114 +1,74 @@
-"""The Pulumi program: validated Environment in, GKE worker groups and Kubernetes workloads out.
-
-Only wiring lives here; each concept is a ComponentResource in `components/`.
-"""
+"""The program's composition: a validated environment in, GKE worker groups and Kubernetes
+workloads out, and the stack outputs. Each concept is a ComponentResource in `components/`,
+built from the same pure arguments the tooling renders offline (`components.render`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 from typing import Any
 
 import pulumi
-import pulumi.runtime.config as pulumi_config
 
 from components.component_service import ComponentService
 from components.foundation import Foundation, FoundationArgs
+from components.manifests import keyed_hash
+from components.render import environment_site, ingress_site, route, service_args, worker_group_args
 from components.routes import Routes, RoutesArgs
-from components.worker_group import WorkerGroup, WorkerGroupArgs
+from components.worker_group import WorkerGroup
+from infra.config import StackInputs
 from infra.providers import kubernetes_provider
-from spec.environment import NAMESPACE, Environment, build_environment, find_project_root
-from spec.errors import ConfigError
-from components.render import ingress_site, route, service_args
+from spec.environment import Environment
 from spec.worker_types import WORKER_TYPES
 
 
-def load_from_pulumi() -> Environment:
-    """Validate the config the Pulumi CLI passed to this run (raises pulumi.RunError: one line per problem)."""
-    values = dict(pulumi_config.CONFIG.get())
-    secret_keys = {k for k in values if pulumi_config.is_config_secret(k)}
-    parsed = {k: _parse(v) for k, v in values.items()}
-    try:
-        root = find_project_root(Path.cwd())
-        return build_environment(root, pulumi.get_project(), pulumi.get_stack(), parsed, secret_keys)
-    except ConfigError as exc:
-        raise pulumi.RunError(str(exc)) from None
-
-
-def _parse(value: Any) -> Any:
-    """Config values arrive as strings; structured ones are JSON, as `Config.get_object` reads them."""
-    import json
-
-    if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    if isinstance(value, str) and value in ("true", "false"):
-        return value == "true"
-    return value
-
-
-def api_key() -> pulumi.Output[str]:
-    """The stack's API key: mlops:api_key, or one generated once and kept in the stack's state."""
-    configured = pulumi.Config(NAMESPACE).get_secret("api_key")
-    if configured is not None:
-        return configured
+def generated_api_key() -> pulumi.Output[str]:
+    """An API key made once and kept in the stack's state (a `random` RandomPassword)."""
     import pulumi_random
 
     generated = pulumi_random.RandomPassword("api-key", length=40, special=False)
     # Secret by construction (not only by the provider's schema), so it is never shown in clear.
-    key = pulumi.Output.secret(generated.result)
-    pulumi.export("api_key", key)
-    return key
+    return pulumi.Output.secret(generated.result)
 
 
-def deploy(env: Environment) -> None:
+def deploy(inputs: StackInputs) -> dict[str, Any]:
+    """Declare the environment; returns the stack outputs to export."""
+    env = inputs.env
     provider = kubernetes_provider(env.config.cluster, env.gcp_project)
-    k8s_opts = pulumi.ResourceOptions(providers=[provider])
     # Production (the end of the chain) can never lose its namespace or node pools to a typo.
     protect = env.ends_chain
+    api_key = inputs.api_key if inputs.api_key is not None else generated_api_key()
 
-    pools: dict[str, WorkerGroup] = {}
-    if env.config.cluster.is_gke:
-        for name, group in sorted(env.worker_groups.items()):
-            if group.existing:
-                continue
-            pools[name] = WorkerGroup(
-                name,
-                WorkerGroupArgs(
-                    cluster=env.config.cluster.name or "",
-                    location=env.config.cluster.location or "",
-                    gcp_project=str(env.gcp_project),
-                    worker_type=group.worker_type or "",
-                    size=group.size,
-                    min_size=group.min_size,
-                    max_size=group.max_size,
-                    disk_size_gb=group.disk_size_gb,
-                    labels={"mlops.dev/project": env.project, "mlops.dev/environment": env.name},
-                ),
-                opts=pulumi.ResourceOptions(protect=protect),
-            )
-
+    pools = {
+        name: WorkerGroup(name, args, opts=pulumi.ResourceOptions(protect=protect))
+        for name, args in worker_group_args(env).items()
+    }
     foundation = Foundation(
         env.name,
         FoundationArgs(
-            project=env.project,
-            environment=env.name,
-            namespace=env.namespace,
-            environment_config=env.config.environment_config,
-            api_key=api_key(),
-            ingress_controller_namespace=env.config.ingress.controller_namespace,
+            site=environment_site(env),
+            environment_config=inputs.environment_config_text,
+            environment_config_secret=env.environment_config_secret,
+            api_key=api_key,
         ),
         opts=pulumi.ResourceOptions(providers=[provider], protect=protect),
     )
     namespace = foundation.namespace_name
+    config_hash = None
+    if env.environment_config_secret:
+        # A change of secret environment config restarts the pods like any other; the hash on
+        # the pod template is keyed with the API key, so it reveals nothing of the secrets.
+        keyed = pulumi.Output.all(api_key, inputs.environment_config_text).apply(lambda v: keyed_hash(v[0], v[1]))
+        config_hash = pulumi.Output.unsecret(keyed)
 
     services: dict[str, ComponentService] = {}
     for component in env.components:
         depends = [pools[component.worker_group]] if component.worker_group in pools else []
+        args = service_args(env, component, namespace)
+        if config_hash is not None:
+            args = dataclasses.replace(args, environment_config_hash=config_hash)
         services[component.name] = ComponentService(
             component.name,
-            service_args(env, component, namespace),
+            args,
             opts=pulumi.ResourceOptions(
                 providers=[provider], depends_on=[foundation.environment_config, foundation.api_key, *depends]
             ),
@@ -120,21 +80,34 @@ def deploy(env: Environment) -> None:
             site=ingress_site(env, namespace),
             routes=[route(env, c, services[c.name].service.metadata.name) for c in env.components],
         ),
-        opts=k8s_opts,
+        opts=pulumi.ResourceOptions(providers=[provider]),
     )
-    _export(env, namespace, pools)
+    outputs = stack_outputs(env, pools)
+    outputs["namespace"] = namespace
+    if inputs.api_key is None:
+        outputs["api_key"] = api_key
+    return outputs
 
 
-def _export(env: Environment, namespace: pulumi.Output[str], pools: dict[str, WorkerGroup]) -> None:
-    pulumi.export("project", env.project)
-    pulumi.export("environment", env.name)
-    pulumi.export("namespace", namespace)
-    pulumi.export("promotes_to", env.promotes_to)
-    # What promotion copies: exactly the pins, in the stack file's order.
-    pulumi.export("pins", [{"name": c.name, "type": c.type, "version": c.version.id} for c in env.components])
-    pulumi.export(
-        "components",
-        {
+def stack_outputs(env: Environment, pools: dict[str, WorkerGroup]) -> dict[str, Any]:
+    groups: dict[str, Any] = {}
+    for name, group in sorted(env.worker_groups.items()):
+        entry: dict[str, Any] = {"owned": not group.existing and env.config.cluster.is_gke}
+        if group.worker_type:
+            entry["worker_type"] = group.worker_type
+            entry["machine_type"] = WORKER_TYPES[group.worker_type].machine_type
+        if not group.existing:
+            entry.update({"size": group.size, "min_size": group.min_size, "max_size": group.max_size})
+        if name in pools:
+            entry["node_pool"] = pools[name].node_pool.name
+        groups[name] = entry
+    return {
+        "project": env.project,
+        "environment": env.name,
+        "promotes_to": env.promotes_to,
+        # What promotion copies: exactly the pins, in the stack file's order.
+        "pins": [{"name": c.name, "type": c.type, "version": c.version.id} for c in env.components],
+        "components": {
             c.name: {
                 "type": c.type,
                 "version": c.version.id,
@@ -147,20 +120,5 @@ def _export(env: Environment, namespace: pulumi.Output[str], pools: dict[str, Wo
             }
             for c in env.components
         },
-    )
-    groups: dict[str, Any] = {}
-    for name, group in sorted(env.worker_groups.items()):
-        entry: dict[str, Any] = {"owned": not group.existing and env.config.cluster.is_gke}
-        if group.worker_type:
-            entry["worker_type"] = group.worker_type
-            entry["machine_type"] = WORKER_TYPES[group.worker_type].machine_type
-        if not group.existing:
-            entry.update({"size": group.size, "min_size": group.min_size, "max_size": group.max_size})
-        if name in pools:
-            entry["node_pool"] = pools[name].node_pool.name
-        groups[name] = entry
-    pulumi.export("worker_groups", groups)
-
-
-def main() -> None:
-    deploy(load_from_pulumi())
+        "worker_groups": groups,
+    }

@@ -154,7 +154,7 @@ def require_stack(root: Path, stack: str) -> None:
         )
 
 
-def _update(
+def update_pins(
     root: Path, stack: str, action: Any, pins: list[dict[str, Any]], source: dict[str, Any], provenance: bool
 ) -> Update:
     text = read_text(root, stack)
@@ -264,7 +264,7 @@ def prepare_promotion(
         pins = pin_entries(source_env)
     target_env = load_environment(root, target)
     new_pins = with_target_settings(pins, target_env)
-    update = _update(
+    update = update_pins(
         root,
         target,
         "promote",
@@ -303,7 +303,7 @@ def prepare_pin(root: Path, stack: str, component: str, version: str) -> Update:
             f"no version {version!r}{did_you_mean(version, choices)}; use an id or label: {', '.join(choices)}",
         )
     pins = [dict(p, version=found.id) if p["name"] == component else p for p in pin_entries(env)]
-    return _update(root, stack, "pin", pins, {"component": component, "version": found.id}, provenance=False)
+    return update_pins(root, stack, "pin", pins, {"component": component, "version": found.id}, provenance=False)
 
 
 def prepare_rollback(root: Path, stack: str) -> Update:
@@ -314,7 +314,7 @@ def prepare_rollback(root: Path, stack: str) -> Update:
             str(history.LOG_FILE), stack, "no recorded promote, pin or rollback for this stack: nothing to roll back"
         )
     last = recorded[-1]
-    return _update(
+    return update_pins(
         root, stack, "rollback", last["pins_before"], {"undoes": last["time"], "action": last["action"]}, False
     )
 
@@ -350,7 +350,7 @@ def prepare_add(root: Path, stack: str, component: str, version: str | None) -> 
             f"no version {ref!r}{did_you_mean(str(ref), choices)}; use an id or label: {', '.join(choices)}",
         )
     pins = [*pin_entries(env), {"name": component, "type": entry.type, "version": found.id}]
-    return _update(root, stack, "add", pins, {"component": component, "version": found.id}, provenance=False)
+    return update_pins(root, stack, "add", pins, {"component": component, "version": found.id}, provenance=False)
 
 
 def prepare_remove(root: Path, stack: str, component: str) -> Update:
@@ -358,7 +358,7 @@ def prepare_remove(root: Path, stack: str, component: str) -> Update:
     env = load_environment(root, stack)
     pinned(env, component)
     pins = [p for p in pin_entries(env) if p["name"] != component]
-    return _update(root, stack, "remove", pins, {"component": component}, provenance=False)
+    return update_pins(root, stack, "remove", pins, {"component": component}, provenance=False)
 
 
 def commit(root: Path, prepare: Callable[[], Update]) -> Update:
