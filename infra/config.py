@@ -74,7 +74,9 @@ def _read(stack: str) -> StackInputs:
         try:
             value = config.get_object(key)
         except pulumi.ConfigTypeError:
-            problems.append(Problem(display, f"{NAMESPACE}:{key}", "is not structured data: write it as a YAML mapping"))
+            problems.append(
+                Problem(display, f"{NAMESPACE}:{key}", "is not structured data: write it as a YAML mapping")
+            )
             continue
         if value is None:
             continue
@@ -93,7 +95,9 @@ def _read(stack: str) -> StackInputs:
     root = find_project_root(Path.cwd())
     project = load_project(root)
     if project.name != pulumi.get_project():
-        raise ConfigError.one(PROJECT_FILE, "name", f"'{project.name}' but Pulumi runs project '{pulumi.get_project()}'")
+        raise ConfigError.one(
+            PROJECT_FILE, "name", f"'{project.name}' but Pulumi runs project '{pulumi.get_project()}'"
+        )
     env = build_environment(project, stack, values, secret_keys, load_catalogue(root))
     if env.environment_config_secret:
         secret = config.get_secret_object("environment_config")

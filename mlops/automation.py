@@ -29,6 +29,11 @@ def last_update(root: Path, stack: str) -> int | None:
     return entries[0].version if entries else None
 
 
+def preview(root: Path, stack: str, echo: Callable[[str], None]) -> None:
+    """`pulumi preview --diff`, the CLI's own output streamed to `echo`."""
+    _stack(root, stack).preview(diff=True, on_output=echo)
+
+
 def preview_and_up(root: Path, stack: str, echo: Callable[[str], None]) -> None:
     """`pulumi preview --diff` then `pulumi up`, the CLI's own progress streamed to `echo`."""
     target = _stack(root, stack)

@@ -18,10 +18,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from mlops import history
+from mlops.stackfile import atomic_write, project_lock
 from spec.environment import CATALOGUE_DIR, _problems, load_catalogue, load_yaml_text
 from spec.errors import ConfigError, did_you_mean, one_of
 from spec.schema import DIGEST, LABEL, CatalogueComponent
-from mlops.stackfile import atomic_write, project_lock
 
 
 def _path(root: Path, component: str) -> tuple[Path, str]:

@@ -14,7 +14,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from infra.plan_writer import to_yaml_document
+
 from mlops import history
+from mlops.stackfile import atomic_write, pin_entries, project_lock, render_stack_text
 from spec.environment import (
     DNS_LABEL,
     NAMESPACE,
@@ -24,8 +27,6 @@ from spec.environment import (
     stack_file_name,
 )
 from spec.errors import ConfigError, did_you_mean, one_of
-from infra.plan_writer import to_yaml_document
-from mlops.stackfile import atomic_write, pin_entries, project_lock, render_stack_text
 
 PREFIX = "challenger-"
 # Keys a challenger copies from its parent; anything else (secrets, provenance) stays behind.

@@ -13,6 +13,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from mlops.promotion import Update, _update, pinned, require_stack
+from mlops.stackfile import atomic_write, pin_entries, project_lock, read_text, render_config_key, validate_stack_text
 from spec.environment import (
     NAMESPACE,
     PROJECT_FILE,
@@ -21,9 +23,7 @@ from spec.environment import (
     stack_file_name,
 )
 from spec.errors import ConfigError, did_you_mean
-from mlops.promotion import Update, _update, pinned, require_stack
 from spec.schema import SETTING_KEYS
-from mlops.stackfile import atomic_write, pin_entries, project_lock, read_text, render_config_key, validate_stack_text
 
 SETTINGS_KEY = f"{NAMESPACE}:settings"
 

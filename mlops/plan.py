@@ -1,81 +1,92 @@
-"""`mlops plan`: run a stack's program offline (the engine-faithful recording run the tests use)
-and write every declared object: Kubernetes manifests as YAML, one file per object grouped by
-component, node pools as YAML specs; secret values masked."""
+"""`mlops plan`: the objects the program declares for a stack, rendered offline from the same
+pure builders the program uses (`components.render`), one YAML file per object, secrets masked.
+It is not a Pulumi preview (that is `mlops preview`): nothing is compared with deployed state.
+A test holds it to what the program declares under Pulumi's mocks, for every committed stack.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import marshal
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from components.manifests import to_config_text
+from components.node_pools import NODE_POOL_TYPE
+from components.render import Declared, declared
+from mlops.plan_files import write_files
+from spec.environment import Environment
 from spec.errors import ConfigError
-from infra.offline import ProgramRun, RecordedResource, run_program
 
 MASK = "<secret>"
-ENVIRONMENT_GROUP = "_environment"
-WORKER_GROUPS = "_worker_groups"
 # Written into every plan directory: `plan` replaces only a directory that has it (or is empty).
 MARKER = ".mlops-plan"
-WRITER = Path(__file__).with_name("plan_writer.py")
-# Declared resources that are not objects of the environment: providers, generated values.
-NOT_PLANNED = ("pulumi:providers:", "random:")
+# Free-form maps whose keys are data, not property names.
+_DATA_MAPS = {"labels", "metadata", "resource_labels", "resource_manager_tags"}
+# Below this many files one process writes them all (starting workers costs more).
+_PARALLEL_FROM = 400
 
 
 @dataclass
 class PlanResult:
-    run: ProgramRun
     out: Path
+    objects: list[Declared]
     files: list[Path]
     groups: dict[str, Counter]
 
 
-def masked(resource: RecordedResource) -> dict[str, Any]:
-    inputs = dict(resource.inputs)
-    for key in resource.secret_inputs:
-        value = inputs[key]
-        inputs[key] = {k: MASK for k in value} if isinstance(value, dict) else MASK
-    if resource.kind == "Secret":
+def wire_names(value: Any, key: str = "") -> Any:
+    """Pulumi Python argument names as the engine records them (node_config -> nodeConfig),
+    leaving the keys of free-form maps (labels) as they are."""
+    if isinstance(value, dict):
+        if key in _DATA_MAPS:
+            return dict(value)
+        return {_camel(k): wire_names(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [wire_names(v) for v in value]
+    return value
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def masked(obj: Declared) -> dict[str, Any]:
+    """A declared Kubernetes object as written: Secret values masked."""
+    body = dict(obj.inputs)
+    if body.get("kind") == "Secret":
         for key in ("data", "stringData"):
-            if isinstance(inputs.get(key), dict):
-                inputs[key] = {k: MASK for k in inputs[key]}
-    return inputs
+            if isinstance(body.get(key), dict):
+                body[key] = {k: MASK for k in body[key]}
+    return body
 
 
-def _group(resource: RecordedResource, by_urn: dict[str, RecordedResource]) -> str:
-    """The component (or worker group / environment) a resource belongs to, from its parents."""
-    parent = by_urn.get(resource.parent)
-    while parent is not None:
-        if parent.type == "mlops:workloads:ComponentService":
-            return parent.name
-        if parent.type == "mlops:routing:Routes":
-            return resource.name.removeprefix(f"{parent.name}-")
-        if parent.type == "mlops:workers:WorkerGroup":
-            return WORKER_GROUPS
-        parent = by_urn.get(parent.parent)
-    return ENVIRONMENT_GROUP
+def planned(env: Environment) -> list[Declared]:
+    """What the program declares for `env`, with the values only a deployment knows masked."""
+    config = MASK if env.environment_config_secret else to_config_text(env.config.environment_config)
+    return declared(env, MASK, config)
 
 
-def _entry(resource: RecordedResource) -> tuple[str, dict[str, Any]]:
-    """A recorded resource as (file name, document): Kubernetes objects as manifests, anything
-    else (node pools) as a spec of its type, name, protection and inputs."""
-    if resource.is_kubernetes_object:
-        body = masked(resource)
-        return f"{resource.kind.lower()}-{body['metadata']['name']}.yaml", body
-    body = {"type": resource.type, "name": resource.name, "protect": resource.protect, "inputs": masked(resource)}
-    return f"{resource.kind.lower()}-{resource.name}.yaml", body
+def document(obj: Declared) -> tuple[str, dict[str, Any]]:
+    """(file name, document): Kubernetes objects as manifests; node pools as their type, name,
+    options and inputs (as `pulumi preview` names them)."""
+    if obj.type == NODE_POOL_TYPE:
+        body = {"type": obj.type, "name": obj.name, "protect": obj.protect, "inputs": wire_names(obj.inputs)}
+        if obj.ignore_changes:
+            body["ignoreChanges"] = list(obj.ignore_changes)
+        return f"nodepool-{obj.name}.yaml", body
+    body = masked(obj)
+    return f"{body['kind'].lower()}-{body['metadata']['name']}.yaml", body
 
 
-def _check_replaceable(out: Path) -> None:
+def check_replaceable(out: Path) -> None:
     """`plan` replaces its own earlier output, never a directory of anything else."""
     if not out.exists():
         return
@@ -91,119 +102,71 @@ def _check_replaceable(out: Path) -> None:
     )
 
 
-class _PlanWriteError(Exception):
-    pass
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
-class _StreamedPlan:
-    """Called with each resource as the engine registers it: masks it and hands it to the writer
-    process (infra/plan_writer.py), which renders and creates the files on another core while the
-    program is still running."""
-
-    def __init__(self, staging: Path, out: Path, progress: Callable[[int], None] | None = None) -> None:
-        self.out = out
-        self.progress = progress
-        self.registered = 0
-        self.by_urn: dict[str, RecordedResource] = {}
-        self.files: list[Path] = []
-        self.groups: dict[str, Counter] = {}
-        self.failure: Exception | None = None
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(WRITER), str(staging)],
-            stdin=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-
-    def __call__(self, resource: RecordedResource) -> None:
-        self.by_urn[resource.urn] = resource
-        self.registered += 1
-        if self.progress is not None:
-            self.progress(self.registered)
-        if self.failure is not None or not resource.custom or resource.type.startswith(NOT_PLANNED):
-            return
-        try:
-            group = _group(resource, self.by_urn)
-            filename, body = _entry(resource)
-            # Plain data, not YAML: the writer renders it too, so that work leaves this core as well.
-            data = marshal.dumps((f"{group}/{filename}", body))
-            stdin = self.process.stdin
-            assert stdin is not None
-            stdin.write(b"%d\n" % len(data) + data)
-        except Exception as exc:  # the engine must not see it: finish() raises it
-            self.failure = exc
-            return
-        self.files.append(self.out / group / filename)
-        self.groups.setdefault(group, Counter())[resource.kind] += 1
-
-    def finish(self) -> None:
-        """Wait until every file is written; raise what went wrong in the writer or in rendering."""
-        assert self.process.stdin is not None and self.process.stderr is not None
-        with contextlib.suppress(BrokenPipeError):
-            self.process.stdin.close()
-        message = self.process.stderr.read().decode("utf-8", "replace").strip()
-        code = self.process.wait()
-        if self.failure is not None and not isinstance(self.failure, BrokenPipeError):
-            raise self.failure
-        if code != 0:
-            raise _PlanWriteError(message.splitlines()[-1] if message else f"the plan writer exited with {code}")
-
-    def abort(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        for pipe in (self.process.stdin, self.process.stderr):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
+def remove_leftovers(out: Path) -> None:
+    """Remove what a killed plan left next to `out` (its working directories carry its pid)."""
+    for path in out.parent.glob(f".{out.name}.*-*"):
+        kind, _, rest = path.name[len(out.name) + 2 :].partition("-")
+        pid = rest.split("-", 1)[0]
+        if kind in ("new", "old") and pid.isdigit() and not _alive(int(pid)) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
 
 
-def write_plan(root: Path, stack: str, out: Path, progress: Callable[[int], None] | None = None) -> PlanResult:
+def write_plan(env: Environment, out: Path, writer: Callable[..., int] = write_files) -> PlanResult:
     """Write the plan into a fresh directory next to `out`, then swap it in: a failed or
     interrupted plan never leaves a half-written directory behind, and an earlier plan stays
-    whole until the new one is complete. `progress` is called with the number of resources
-    registered so far, as the program runs."""
-    _check_replaceable(out)
+    whole until the new one is complete."""
+    check_replaceable(out)
+    objects = planned(env)
+    entries: list[tuple[str, dict[str, Any]]] = []
+    groups: dict[str, Counter] = {}
+    for obj in objects:
+        filename, body = document(obj)
+        entries.append((f"{obj.group}/{filename}", body))
+        groups.setdefault(obj.group, Counter())[obj.type.rsplit(":", 1)[-1]] += 1
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
+        remove_leftovers(out)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-{os.getpid()}-"))
     except OSError as exc:
         raise ConfigError.one("--out", str(out), f"cannot write the plan: {exc.strerror or exc}") from None
     try:
-        stream = _StreamedPlan(staging, out, progress)
-    except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ConfigError.one("--out", str(out), f"cannot start the plan writer: {exc.strerror or exc}") from None
-    try:
-        run = run_program(root, stack, on_record=stream)
-    except BaseException:
-        stream.abort()
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    try:
-        stream.finish()
-        (staging / MARKER).write_text(f"stack: {stack}\nobjects: {len(stream.files)}\n", encoding="utf-8")
+        for group in groups:
+            (staging / group).mkdir()
+        _write_all(staging, entries, writer)
+        (staging / MARKER).write_text(f"stack: {env.name}\nobjects: {len(entries)}\n", encoding="utf-8")
         old = _swap_in(staging, out)
     except BaseException as exc:
-        stream.abort()
         shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(exc, OSError | _PlanWriteError):
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise ConfigError.one("--out", str(out), f"cannot write the plan: {detail}") from None
+        if isinstance(exc, OSError):
+            where = f"{Path(exc.filename).name}: " if exc.filename else ""
+            raise ConfigError.one("--out", str(out), f"cannot write the plan: {where}{exc.strerror or exc}") from None
         raise
     if old is not None:
-        _remove(old / "plan")
         shutil.rmtree(old, ignore_errors=True)
-    return PlanResult(run, out, stream.files, stream.groups)
+    return PlanResult(out, objects, [out / relative for relative, _ in entries], groups)
 
 
-def _remove(plan: Path) -> None:
-    """Remove an earlier plan (thousands of files): its groups in parallel, as deleting files is
-    system-call bound."""
-    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="plan-remove") as pool:
-        for group in plan.iterdir():
-            if group.is_dir():
-                pool.submit(shutil.rmtree, group, True)
-    shutil.rmtree(plan, ignore_errors=True)
+def _write_all(staging: Path, entries: list[tuple[str, dict[str, Any]]], writer: Callable[..., int]) -> None:
+    """Render and create the files, split across the cores when there are many: rendering YAML
+    is pure Python and creating thousands of small files is system-call bound."""
+    workers = min(os.cpu_count() or 1, 4)
+    if len(entries) < _PARALLEL_FROM or workers < 2:
+        writer(str(staging), entries)
+        return
+    chunks = [entries[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        for done in [pool.submit(writer, str(staging), chunk) for chunk in chunks]:
+            done.result()
 
 
 def _swap_in(staging: Path, out: Path) -> Path | None:
@@ -213,7 +176,7 @@ def _swap_in(staging: Path, out: Path) -> Path | None:
     if not out.exists():
         os.replace(staging, out)
         return None
-    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-{os.getpid()}-"))
     os.replace(out, old / "plan")
     try:
         os.replace(staging, out)

@@ -12,9 +12,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlops import history
-from spec.environment import Environment, ResolvedComponent, load_environment
-from spec.project import list_stacks, stack_file_name
-from spec.errors import ConfigError, did_you_mean, one_of
 from mlops.stackfile import (
     atomic_write,
     pin_entries,
@@ -23,6 +20,9 @@ from mlops.stackfile import (
     render_stack_text,
     validate_stack_text,
 )
+from spec.environment import Environment, ResolvedComponent, load_environment
+from spec.errors import ConfigError, did_you_mean, one_of
+from spec.project import list_stacks, stack_file_name
 
 Status = Literal["added", "removed", "changed", "replaced", "unchanged"]
 

@@ -387,5 +387,3 @@ def effective_resources(component: ResolvedComponent) -> dict[str, dict[str, str
         limits.setdefault("cpu", requests["cpu"])
         requests = dict(limits)
     return {"requests": requests, "limits": limits}
-
-

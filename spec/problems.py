@@ -15,7 +15,6 @@ from spec.errors import Problem, did_you_mean
 NAMESPACE = "mlops"
 
 
-
 def project_key(loc: tuple[Any, ...], _data: Any) -> str:
     parts = ["mlops:settings" if loc and loc[0] == "settings" else str(loc[0])] if loc else []
     return _join(parts, loc[1:])
@@ -74,9 +73,7 @@ def _is_mapping_type(annotation: Any) -> bool:
     return typing.get_origin(_unwrap(annotation)) is dict
 
 
-def problems(
-    exc: ValidationError, model: type[BaseModel], display: str, keyfn: Any, data: Any = None
-) -> list[Problem]:
+def problems(exc: ValidationError, model: type[BaseModel], display: str, keyfn: Any, data: Any = None) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
     errors = exc.errors()

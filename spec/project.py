@@ -98,6 +98,16 @@ def main_directory(root: Path) -> Path:
 # --------------------------------------------------------------------------- catalogue
 
 _CATALOGUES: dict[Path, tuple[tuple[Any, ...], dict[str, CatalogueComponent]]] = {}
+# Where the tooling keeps parsed catalogue files between commands (see `enable_parse_cache`).
+PARSE_CACHE = Path("build") / "cache" / "parsed.marshal"
+_cache_enabled = False
+
+
+def enable_parse_cache() -> None:
+    """Keep parsed catalogue files between processes (the `mlops` command turns this on; the
+    Pulumi program, which never writes files, does not)."""
+    global _cache_enabled
+    _cache_enabled = True
 
 
 def load_catalogue(root: Path, cache: files.ParseCache | None = None) -> dict[str, CatalogueComponent]:
@@ -109,6 +119,8 @@ def load_catalogue(root: Path, cache: files.ParseCache | None = None) -> dict[st
     cached = _CATALOGUES.get(directory.resolve())
     if cached and cached[0] == signature:
         return dict(cached[1])
+    if cache is None and _cache_enabled:
+        cache = files.ParseCache(root / PARSE_CACHE)
     catalogue = _read_catalogue(paths, cache)
     _CATALOGUES[directory.resolve()] = (signature, catalogue)
     return dict(catalogue)

@@ -1,0 +1,40 @@
+"""The `mlops` command. Thin: it parses arguments, calls pure functions, prints one clear line per
+problem and exits non-zero; it never shows a traceback for bad input. One module per command
+group; importing them registers their commands on `app`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from mlops.cli import catalogue, challenger, promote, settings, smoke, stacks  # noqa: F401 - registers commands
+from mlops.cli.common import EXIT_ERROR, app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """The console script: usage mistakes (a missing argument, an unknown option) are one line
+    and exit 2, like every other error of this command."""
+
+    from spec.project import enable_parse_cache
+
+    enable_parse_cache()
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("Aborted.", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        # Typer's usage errors (its vendored click's UsageError: exit code 2, format_message).
+        if getattr(exc, "exit_code", None) != EXIT_ERROR or not hasattr(exc, "format_message"):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "mlops"
+        if not exc.format_message() and ctx is not None:  # no arguments at all: show the help
+            typer.echo(ctx.get_help())
+            sys.exit(0)
+        typer.echo(f"{where}: {exc.format_message()} (see {where} --help)", err=True)
+        sys.exit(EXIT_ERROR)
+    sys.exit(code if isinstance(code, int) else 0)

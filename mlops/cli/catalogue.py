@@ -1,0 +1,128 @@
+"""`mlops version ...` (the catalogue) and `mlops component add|remove` (pins in a stack)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops.cli.common import (
+    StackOpt,
+    YesOpt,
+    app,
+    confirm,
+    console,
+    project_root,
+    user_errors,
+)
+
+# --------------------------------------------------------------------------- catalogue
+
+version_app = typer.Typer(
+    help="A component's versions in the catalogue: list, add, tag, set-default.", no_args_is_help=True
+)
+app.add_typer(version_app, name="version")
+
+
+@version_app.command("list")
+@user_errors
+def version_list(component: Annotated[str, typer.Argument(help="A catalogue component.")]) -> None:
+    """Id, label, digest and creation time of every version; * marks the default."""
+    from mlops import catalogue
+
+    entry = catalogue.get(project_root(), component)
+    from rich.table import Table
+
+    table = Table(title=f"{entry.type} {entry.name} ({entry.image})", title_justify="left")
+    for column in ("default", "id", "label", "digest", "created"):
+        table.add_column(column)
+    default = entry.find_version(entry.default_version)
+    for v in sorted(entry.versions, key=lambda v: v.id, reverse=True):
+        table.add_row("*" if v is default else "", str(v.id), v.label or "-", v.digest, v.created.isoformat())
+    console().print(table)
+
+
+@version_app.command("add")
+@user_errors
+def version_add(
+    component: Annotated[str, typer.Argument(help="A catalogue component.")],
+    digest: Annotated[str, typer.Option("--digest", help="The image digest: sha256:<64 hex>.")],
+    label: Annotated[str | None, typer.Option("--label", help="A label such as v4.")] = None,
+    app_config: Annotated[
+        Path | None, typer.Option("--app-config", help="YAML file: this version's app config.")
+    ] = None,
+    default: Annotated[bool, typer.Option("--default", help="Make it the default version.")] = False,
+) -> None:
+    """Add a version (the next id, created now)."""
+    from mlops import catalogue
+
+    new_id = catalogue.add(project_root(), component, digest, label, app_config, default)
+    typer.echo(
+        f"Added {component} version {new_id}{f' ({label})' if label else ''}{', the default' if default else ''}."
+    )
+
+
+@version_app.command("tag")
+@user_errors
+def version_tag(
+    component: Annotated[str, typer.Argument(help="A catalogue component.")],
+    version: Annotated[str, typer.Argument(metavar="ID", help="The version id (or its current label).")],
+    label: Annotated[str, typer.Argument(help="The label, such as v4.")],
+) -> None:
+    """Give a version a label."""
+    from mlops import catalogue
+
+    found = catalogue.tag(project_root(), component, version, label)
+    typer.echo(f"Tagged {component} version {found} as {label}.")
+
+
+@version_app.command("set-default")
+@user_errors
+def version_set_default(
+    component: Annotated[str, typer.Argument(help="A catalogue component.")],
+    version: Annotated[str, typer.Argument(metavar="ID|LABEL", help="The version.")],
+) -> None:
+    """Make a version the default (what `mlops component add` pins when no version is given)."""
+    from mlops import catalogue
+
+    found = catalogue.set_default(project_root(), component, version)
+    typer.echo(f"The default version of {component} is now {found}.")
+
+
+# --------------------------------------------------------------------------- components in a stack
+
+component_app = typer.Typer(help="Add or remove a component in an environment.", no_args_is_help=True)
+app.add_typer(component_app, name="component")
+
+
+@component_app.command("add")
+@user_errors
+def component_add(
+    name: Annotated[str, typer.Argument(help="A catalogue component.")],
+    stack: StackOpt,
+    version: Annotated[
+        str | None, typer.Option("--version", help="Id or label (default: the catalogue default).")
+    ] = None,
+) -> None:
+    """Pin a component in the stack (its default version unless --version)."""
+    from mlops.promotion import commit, prepare_add
+
+    root = project_root()
+    update = commit(root, lambda: prepare_add(root, stack, name, version))
+    typer.echo(f"Added {name} version {update.after.by_name[name].version.id} to {stack}. Deploy: pulumi up -s {stack}")
+
+
+@component_app.command("remove")
+@user_errors
+def component_remove(
+    name: Annotated[str, typer.Argument(help="A component pinned in the stack.")], stack: StackOpt, yes: YesOpt = False
+) -> None:
+    """Remove a component's pin from the stack (its resources go at the next pulumi up)."""
+    from mlops.promotion import commit, prepare_remove
+
+    root = project_root()
+    prepare_remove(root, stack, name)
+    confirm(f"Remove {name} from {stack}?", yes)
+    commit(root, lambda: prepare_remove(root, stack, name))
+    typer.echo(f"Removed {name} from {stack}. Deploy: pulumi up -s {stack}")

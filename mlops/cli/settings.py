@@ -1,0 +1,113 @@
+"""`mlops settings list|set|inherit`: the layered settings at each level."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mlops.cli.common import (
+    StackOpt,
+    app,
+    console,
+    fail,
+    project_root,
+    user_errors,
+)
+
+# --------------------------------------------------------------------------- settings
+
+settings_app = typer.Typer(
+    help="replicas, worker_group, low_latency_mode per level: list, set, inherit.", no_args_is_help=True
+)
+app.add_typer(settings_app, name="settings")
+ComponentOpt = Annotated[str | None, typer.Option("--component", help="Act on this component's level.")]
+ProjectOpt = Annotated[bool, typer.Option("--project", help="Act on the project level (Pulumi.yaml).")]
+
+
+@settings_app.command("list")
+@user_errors
+def settings_list(stack: StackOpt, component: ComponentOpt = None) -> None:
+    """Each setting's value and the level it comes from (built-in, project, environment, component)."""
+    from mlops.promotion import require_stack
+    from spec.environment import load_environment
+    from spec.schema import SETTING_KEYS
+
+    root = project_root()
+    require_stack(root, stack)
+    env = load_environment(root, stack)
+    if component is not None:
+        from mlops.promotion import pinned
+
+        pinned(env, component)
+    from rich.table import Table
+
+    from spec.environment import resolve_settings
+    from spec.schema import Settings
+
+    chosen = [env.by_name[component]] if component else env.components
+    table = Table(title=f"Settings of {stack}" + (f" / {component}" if component else ""), title_justify="left")
+    for column in ("component", "key", "value", "level"):
+        table.add_column(column)
+    if not component:
+        resolved = resolve_settings(env.project_settings, env.config.settings, Settings())
+        for key in SETTING_KEYS:
+            table.add_row("(environment)", key, _setting_text(resolved[key].value), resolved[key].source)
+    for c in chosen:
+        for key in SETTING_KEYS:
+            table.add_row(c.name, key, _setting_text(c.settings[key].value), c.settings[key].source)
+    console().print(table)
+
+
+def _setting_text(value) -> str:
+    if value is None:
+        return "-"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _settings_change(stack: str | None, key: str, value, component: str | None, project: bool) -> str:
+    from mlops import layering
+
+    root = project_root()
+    if project:
+        if component or stack:
+            raise fail(ValueError("--project acts on Pulumi.yaml: give neither -s nor --component"))
+        stacks = layering.set_project_setting(root, key, value)
+        return f"Pulumi.yaml (checked {', '.join(stacks)})"
+    if not stack:
+        raise fail(ValueError("give -s STACK (the environment level) or --project"))
+    update = layering.set_setting(root, stack, component, key, value)
+    where = f"{stack} / {component}" if component else stack
+    return where if update.changed else f"{where} (unchanged)"
+
+
+@settings_app.command("set")
+@user_errors
+def settings_set(
+    key: Annotated[str, typer.Argument(help="replicas, worker_group or low_latency_mode.")],
+    value: Annotated[str, typer.Argument(help="The value (replicas 3, worker_group gpu-pool, low_latency_mode true).")],
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="The stack (environment level).")] = None,
+    component: ComponentOpt = None,
+    project: ProjectOpt = False,
+) -> None:
+    """Set a setting at the environment level (-s), a component's level (--component) or the project (--project)."""
+    from mlops.layering import parse_value
+
+    where = _settings_change(stack, key, parse_value(key, value), component, project)
+    typer.echo(f"Set {key} = {value} for {where}.")
+
+
+@settings_app.command("inherit")
+@user_errors
+def settings_inherit(
+    key: Annotated[str, typer.Argument(help="replicas, worker_group or low_latency_mode.")],
+    stack: Annotated[str | None, typer.Option("--stack", "-s", help="The stack (environment level).")] = None,
+    component: ComponentOpt = None,
+    project: ProjectOpt = False,
+) -> None:
+    """Remove a level's value so it inherits from the level above."""
+    from mlops.layering import parse_value
+
+    parse_value(key, "1" if key == "replicas" else "true" if key == "low_latency_mode" else "x")
+    where = _settings_change(stack, key, None, component, project)
+    typer.echo(f"{key} now inherits for {where}.")

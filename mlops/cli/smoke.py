@@ -1,0 +1,79 @@
+"""`mlops smoke`: call every deployed component over HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops.cli.common import (
+    StackOpt,
+    app,
+    console,
+    project_root,
+    user_errors,
+)
+
+# --------------------------------------------------------------------------- smoke
+
+
+@app.command()
+@user_errors
+def smoke(
+    stack: StackOpt,
+    outputs_file: Annotated[
+        Path | None,
+        typer.Option("--outputs-file", help="Outputs as `pulumi stack output --json --show-secrets` prints them."),
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for every component to answer.")] = 300,
+) -> None:
+    """Call every component over HTTP (health, and a model's sample request); exit 0 only when all are healthy."""
+    import os
+
+    from mlops import automation
+    from mlops import smoke as smoke_checks
+    from spec.errors import ConfigError
+    from spec.project import load_catalogue
+
+    root = project_root()
+    from mlops.promotion import read_outputs_file, require_stack
+
+    require_stack(root, stack)
+    if outputs_file is not None:
+        outputs, display = read_outputs_file(outputs_file), str(outputs_file)
+    elif automation.available():
+        outputs, display = automation.outputs(root, stack), f"outputs of stack {stack}"
+    else:
+        raise ConfigError.one("--outputs-file", "", "needs the Pulumi CLI on PATH, or --outputs-file F")
+    targets = smoke_checks.targets(outputs, load_catalogue(root), display)
+    api_key = os.environ.get("MLOPS_API_KEY") or outputs.get("api_key")
+    if any(t.type == "app" for t in targets) and not api_key:
+        raise ConfigError.one(
+            display, "api_key", "apps need the API key: set MLOPS_API_KEY, or export outputs with --show-secrets"
+        )
+    if timeout <= 0:
+        raise ConfigError.one("--timeout", "", f"{timeout} is not a positive number of seconds")
+    results = smoke_checks.run(targets, api_key, timeout)
+    from rich.table import Table
+
+    table = Table(title=f"Smoke tests of {stack}", title_justify="left")
+    for column in ("component", "type", "check", "result", "attempts", "seconds"):
+        table.add_column(column)
+    for r in results:
+        path = r.target.url.split("://", 1)[-1].split("/", 1)[-1]
+        verdict = f"{r.status or '-'} {r.detail}" if not r.ok else f"{r.status} ok"
+        table.add_row(
+            r.target.component,
+            r.target.type,
+            f"{r.target.method} /{path}",
+            verdict,
+            str(r.attempts),
+            f"{r.seconds:.1f}",
+        )
+    console().print(table)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        typer.echo(f"{len(failed)} of {len(results)} checks failed.", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"All {len(results)} checks passed.")

@@ -1,0 +1,207 @@
+"""`mlops validate`, `plan`, `preview`, `status`, `history`: look at stacks without changing them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlops.cli.common import EXIT_ERROR, StackOpt, app, console, project_root, user_errors
+
+
+@app.command()
+def validate(
+    stack: Annotated[
+        list[str] | None,
+        typer.Option("--stack", "-s", help="Stack to check (repeatable); default: every Pulumi.<stack>.yaml."),
+    ] = None,
+) -> None:
+    """Check stack files, the catalogue and the promotion chain across stacks: one line per
+    problem (file, key, fix), exit 2 on any."""
+    from mlops.validate import chain_problems
+    from spec.environment import load_environment
+    from spec.errors import ConfigError, did_you_mean, one_of
+    from spec.project import find_project_root, list_stacks
+
+    failed = False
+    try:
+        root = find_project_root(Path.cwd())
+        known = list_stacks(root)
+        if not known:
+            raise ConfigError.one(str(root), "", "no Pulumi.<stack>.yaml files: add one per environment")
+        envs = {}
+        for name in stack or known:
+            if name not in known:
+                typer.echo(f"unknown stack '{name}'{did_you_mean(name, known)}: use one of {one_of(known)}", err=True)
+                failed = True
+                continue
+            try:
+                envs[name] = load_environment(root, name)
+            except ConfigError as exc:
+                failed = True
+                for problem in exc.problems:
+                    typer.echo(str(problem), err=True)
+        for problem in chain_problems(root, envs):
+            failed = True
+            typer.echo(str(problem), err=True)
+            envs.pop(problem.file[len("Pulumi.") : -len(".yaml")], None)
+        for name, env in envs.items():
+            typer.echo(f"ok: {name} ({len(env.components)} components, namespace {env.namespace})")
+    except ConfigError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(EXIT_ERROR) from None
+    if failed:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command()
+@user_errors
+def plan(
+    stack: StackOpt,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory to write to (default: build/plan/STACK).")
+    ] = None,
+) -> None:
+    """Render offline every object the stack's program declares, one YAML file each (secrets
+    masked). Not a Pulumi preview: nothing is compared with what is deployed (see `preview`)."""
+    from mlops.plan import write_plan
+    from mlops.promotion import require_stack
+    from spec.environment import load_environment
+
+    root = project_root()
+    require_stack(root, stack)
+    env = load_environment(root, stack)
+    result = write_plan(env, out or root / "build" / "plan" / stack)
+    from rich.table import Table
+
+    table = Table(
+        title=f"Objects the {stack} program declares (rendered offline, not a preview): "
+        f"{len(result.files)} in {result.out}",
+        title_justify="left",
+    )
+    table.add_column("group")
+    table.add_column("objects", justify="right")
+    table.add_column("kinds")
+    for group in sorted(result.groups):
+        counts = result.groups[group]
+        table.add_row(group, str(sum(counts.values())), ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
+    console().print(table)
+
+
+@app.command()
+@user_errors
+def preview(stack: StackOpt) -> None:
+    """`pulumi preview --diff` of the stack through the Automation API, the CLI's output streamed:
+    what a `pulumi up` would change against what is deployed. Needs the Pulumi CLI."""
+    from mlops import automation
+    from mlops.promotion import require_stack
+    from spec.errors import ConfigError
+
+    root = project_root()
+    require_stack(root, stack)
+    if not automation.available():
+        raise ConfigError.one(
+            "pulumi", "", f"the Pulumi CLI is not on PATH: install it (https://www.pulumi.com/docs/install/), "
+            f"or run `mlops plan -s {stack}` to render what the program declares offline",
+        )  # fmt: skip
+    automation.preview(root, stack, lambda line: typer.echo(line, nl=False))
+
+
+@app.command("history")
+@user_errors
+def history_command(stack: StackOpt) -> None:
+    """Every promote, pin and rollback of the stack, oldest first."""
+    from mlops import history
+
+    root = project_root()
+    from mlops.promotion import require_stack
+
+    require_stack(root, stack)
+    recorded = history.records(root, stack)
+    if not recorded:
+        typer.echo(f"No recorded changes for {stack}.")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"History of {stack}", title_justify="left")
+    for column in ("time", "action", "user", "source", "changes"):
+        table.add_column(column)
+    for record in recorded:
+        before = {p["name"]: p["version"] for p in record["pins_before"]}
+        after = {p["name"]: p["version"] for p in record["pins_after"]}
+        changes = [
+            f"{n} {before.get(n, '-')}->{after.get(n, '-')}"
+            for n in list(after) + [n for n in before if n not in after]
+            if before.get(n) != after.get(n)
+        ]
+        source = record.get("source", {})
+        origin = source.get("stack") or source.get("component") or f"undo {source.get('action', '')}".strip()
+        table.add_row(record["time"], record["action"], record["user"], str(origin), "; ".join(changes))
+    console().print(table)
+
+
+@app.command()
+@user_errors
+def status(
+    stack: StackOpt,
+    live: Annotated[bool, typer.Option("--live", help="Add what the stack's outputs say is deployed.")] = False,
+    outputs_file: Annotated[
+        Path | None, typer.Option("--outputs-file", help="Deployed outputs (JSON) instead of asking the Pulumi CLI.")
+    ] = None,
+) -> None:
+    """Which version of each component the stack pins, with its settings (and their levels) and URL."""
+    from spec.errors import ConfigError
+
+    root = project_root()
+    from mlops.promotion import require_stack
+    from spec.environment import load_environment
+
+    require_stack(root, stack)
+    env = load_environment(root, stack)
+    deployed = None
+    if live or outputs_file:
+        from mlops import automation
+        from mlops.promotion import read_outputs_file
+
+        if outputs_file is not None:
+            deployed = read_outputs_file(outputs_file).get("components") or {}
+        elif automation.available():
+            deployed = automation.outputs(root, stack).get("components") or {}
+        else:
+            raise ConfigError.one("--live", "", "needs the Pulumi CLI on PATH, or --outputs-file F")
+    from rich.table import Table
+
+    title = f"{env.project} / {stack} (namespace {env.namespace}, promotes to {env.promotes_to or '-'})"
+    table = Table(title=title, title_justify="left")
+    columns = ["component", "type", "version", "label", "replicas", "worker group", "low latency"]
+    if deployed is not None:
+        columns.insert(4, "deployed")
+    for column in columns:
+        table.add_column(column)
+    for c in env.components:
+        s = c.settings
+        row = [
+            c.name,
+            c.type,
+            str(c.version.id),
+            c.version.label or "-",
+            f"{c.replicas} ({s['replicas'].source})",
+            f"{c.worker_group or '-'} ({s['worker_group'].source})",
+            f"{str(c.low_latency_mode).lower()} ({s['low_latency_mode'].source})",
+        ]
+        if deployed is not None:
+            live_version = (deployed.get(c.name) or {}).get("version")
+            row.insert(
+                4,
+                "-"
+                if live_version is None
+                else str(live_version) + ("" if live_version == c.version.id else " (differs)"),
+            )
+        table.add_row(*row)
+    console().print(table)
+    # URLs on their own lines, as the platform prints them, so they are never cut.
+    typer.echo(f"Component URLs for environment [{stack}] in project [{env.project}]:")
+    for c in env.components:
+        typer.echo(f"{c.type}|{c.name}: {env.url(c)}")

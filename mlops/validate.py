@@ -1,0 +1,77 @@
+"""Checks that span stacks, which the Pulumi program cannot make (it reads no other stack's
+file): every `promotes_to` names an existing stack, the chain has no cycle, and a challenger's
+parent exists and is what it promotes to. Run by `mlops validate` and in CI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from spec.environment import Environment
+from spec.errors import Problem, did_you_mean, one_of
+from spec.project import NAMESPACE, list_stacks, stack_file_name
+
+PROMOTES_TO = f"{NAMESPACE}:environment.promotes_to"
+
+
+def chain_problems(root: Path, envs: Mapping[str, Environment]) -> list[Problem]:
+    """Problems of the promotion chain among `envs` (the stacks that validated on their own)."""
+    known = list_stacks(root)
+    found: list[Problem] = []
+    for stack, env in envs.items():
+        display = stack_file_name(stack)
+        target = env.promotes_to
+        if target is not None and target not in known:
+            others = [s for s in known if s != stack]
+            found.append(
+                Problem(
+                    display,
+                    PROMOTES_TO,
+                    f"no stack '{target}' ({stack_file_name(target)} not found){did_you_mean(target, others)}; "
+                    f"use one of: {one_of(others)}",
+                )
+            )
+        meta = env.config.challenger
+        if meta is not None:
+            if meta.parent not in known:
+                found.append(
+                    Problem(
+                        display,
+                        f"{NAMESPACE}:challenger.parent",
+                        f"its parent '{meta.parent}' no longer exists: destroy the challenger "
+                        f"(mlops challenger destroy {stack.removeprefix('challenger-')})",
+                    )
+                )
+            elif target != meta.parent:
+                found.append(
+                    Problem(display, PROMOTES_TO, f"a challenger promotes to its parent: set it to '{meta.parent}'")
+                )
+    found.extend(_cycles(envs))
+    return found
+
+
+def _cycles(envs: Mapping[str, Environment]) -> list[Problem]:
+    found: list[Problem] = []
+    reported: set[str] = set()
+    for start in sorted(envs):
+        path = [start]
+        while True:
+            env = envs.get(path[-1])
+            target = env.promotes_to if env is not None else None
+            if target is None or target in reported:
+                break
+            if target in path:
+                cycle = path[path.index(target) :]
+                if not reported & set(cycle):
+                    found.append(
+                        Problem(
+                            stack_file_name(cycle[0]),
+                            PROMOTES_TO,
+                            f"the chain loops ({' -> '.join([*cycle, target])}): end it with a stack "
+                            "without promotes_to (production)",
+                        )
+                    )
+                reported.update(cycle)
+                break
+            path.append(target)
+    return found
