@@ -1,5 +1,5 @@
-"""Shared fixtures: a temporary copy of the project, and the offline engine that runs the program
-as the Pulumi language host runs it while recording every resource as plain data."""
+"""Shared fixtures: a temporary copy of the project, and the offline run of the program (as the
+Pulumi language host runs it, on Pulumi's mocks) recording every resource as plain data."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pulumi.runtime.config as pulumi_config
 import pytest
-from pulumi.runtime.settings import set_root_resource
 from ruamel.yaml import YAML
 
-from infra.offline import ProgramRun, run_program
+from .program_run import ProgramRun, run_program
 
 REPO = Path(__file__).resolve().parent.parent
 COMMITTED_STACKS = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in REPO.glob("Pulumi.*.yaml"))
@@ -24,17 +22,11 @@ K8S_VERSION = os.environ.get("MLOPS_K8S_VERSION", "1.34.0")
 Runner = Callable[..., ProgramRun]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture()
 def offline_engine() -> Iterator[Runner]:
-    """Runs the program under Pulumi's mocks (recording type, name, inputs and options of every
-    resource) and leaves no runtime state behind for the next test."""
-
-    def run(root: Path, stack: str, overrides: dict[str, Any] | None = None) -> ProgramRun:
-        return run_program(root, stack, overrides)
-
-    yield run
-    set_root_resource(None)
-    pulumi_config.set_all_config({}, [])
+    """Runs the program under Pulumi's mocks, recording type, name, inputs and options of every
+    resource (each run sets up the mocks afresh)."""
+    yield run_program
 
 
 @pytest.fixture()
@@ -45,7 +37,8 @@ def project(tmp_path: Path) -> Path:
     for path in REPO.glob("Pulumi*.yaml"):
         shutil.copy(path, root / path.name)
     shutil.copytree(REPO / "config", root / "config")
-    shutil.copytree(REPO / "infra", root / "infra", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("infra",):
+        shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
 

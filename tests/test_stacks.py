@@ -8,7 +8,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from infra.offline import ProgramRun
+from .program_run import ProgramRun
 
 from .conftest import COMMITTED_STACKS, K8S_VERSION, REPO, load_yaml, stack_config
 
@@ -47,7 +47,7 @@ def expected_replicas(stack: str, pin: dict[str, Any]) -> int:
 
 @pytest.fixture(scope="module", params=COMMITTED_STACKS)
 def run(request: pytest.FixtureRequest) -> ProgramRun:
-    from infra.offline import run_program
+    from .program_run import run_program
 
     return run_program(REPO, request.param)
 
@@ -154,17 +154,20 @@ class TestDeclaredFromStackFile:
         assert {"podSelector": {}} in peers
         assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in peers
 
-    def test_only_apps_receive_the_api_key(self, run: ProgramRun) -> None:
+    def test_only_apps_receive_the_api_key_and_only_as_a_file(self, run: ProgramRun) -> None:
         for pin in stack_config(REPO, run.stack)["mlops:components"]:
-            container = deployments(run)[pin["name"].replace("_", "-")]["spec"]["template"]["spec"]["containers"][0]
+            pod = deployments(run)[pin["name"].replace("_", "-")]["spec"]["template"]["spec"]
+            container = pod["containers"][0]
             names = {e["name"]: e for e in container["env"]}
+            sources = pod["volumes"][0]["projected"]["sources"]
+            key_files = [s["secret"] for s in sources if s.get("secret", {}).get("name") == "mlops-api-key"]
+            assert not any("secretKeyRef" in e.get("valueFrom", {}) for e in container["env"])
             if pin["type"] == "app":
-                assert names["MLOPS_API_KEY"]["valueFrom"]["secretKeyRef"] == {
-                    "name": "mlops-api-key",
-                    "key": "api-key",
-                }
+                assert key_files == [{"name": "mlops-api-key", "items": [{"key": "api-key", "path": "api-key"}]}]
+                assert names["MLOPS_API_KEY_PATH"]["value"] == "/etc/mlops/api-key"
             else:
-                assert "MLOPS_API_KEY" not in names
+                assert key_files == []
+                assert "MLOPS_API_KEY_PATH" not in names
 
     def test_services_select_their_deployments_pods(self, run: ProgramRun) -> None:
         found = deployments(run)
@@ -308,39 +311,24 @@ def test_production_has_its_own_worker_group() -> None:
     assert production and not production & others
 
 
-def test_rendered_manifests_are_what_the_program_declares(run: ProgramRun) -> None:
-    """The tools render component manifests without Pulumi; they must equal the recorded run."""
+def test_plan_writes_exactly_what_the_program_declares(run: ProgramRun) -> None:
+    """`mlops plan` renders from the pure builders without running the program; every object it
+    writes equals what the program declares under Pulumi's mocks (Secret values masked on both
+    sides), with the same options, and it leaves nothing out."""
+    from mlops.plan import document, masked, planned, wire_names
     from spec.environment import load_environment
-    from components.render import component_manifests
 
-    env = load_environment(REPO, run.stack)
-    recorded = {r.name: r.inputs for r in run.kubernetes_objects()}
-    rendered = {name: m for c in env.components for name, m in component_manifests(env, c).items()}
-    assert rendered and all(recorded[name] == manifest for name, manifest in rendered.items())
-
-
-def test_the_offline_engines_sdk_shortcuts_change_nothing_registered(
-    run: ProgramRun, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The offline engine skips stack traces, remembers `unwrap_type`, finishes the mock engine's
-    serializations directly and answers RPCs on the loop's thread; the same program run without
-    any of that (the SDK as shipped, RPCs on a worker thread as under the language host)
-    registers exactly the same resources and outputs."""
-    import asyncio
-    import contextlib
-
-    import pulumi._types
-    import pulumi.runtime.mocks
-    from pulumi.runtime import resource as pulumi_resource
-
-    from infra import offline
-
-    originals = (pulumi._types.unwrap_type, pulumi_resource._get_stack_trace, pulumi.runtime.mocks._sync_await)
-    monkeypatch.setattr(offline, "_sdk_shortcuts", contextlib.nullcontext)
-    monkeypatch.setattr(offline, "_new_loop", asyncio.new_event_loop)
-    plain = offline.run_program(REPO, run.stack)
-    # Registration order depends on the engine thread's timing; what is registered does not.
-    assert sorted(plain.resources, key=lambda r: r.urn) == sorted(run.resources, key=lambda r: r.urn)
-    assert plain.outputs == run.outputs
-    # restored after a run
-    assert (pulumi._types.unwrap_type, pulumi_resource._get_stack_trace, pulumi.runtime.mocks._sync_await) == originals
+    recorded = {(r.type, r.name): r for r in run.resources if r.custom}
+    declared = planned(load_environment(REPO, run.stack))
+    assert declared
+    for obj in declared:
+        program = recorded.pop((obj.type, obj.name))
+        if program.is_kubernetes_object:
+            assert masked(obj) == masked(type(obj)(obj.type, obj.name, obj.group, program.inputs)), obj.name
+        else:
+            assert wire_names(obj.inputs) == program.inputs, obj.name
+            assert document(obj)[1]["inputs"] == program.inputs
+        assert obj.protect == program.protect, obj.name
+        assert obj.ignore_changes == program.ignore_changes, obj.name
+    # What the plan leaves out: the provider and generated values, nothing else.
+    assert {t for t, _ in recorded} <= {"pulumi:providers:kubernetes", "random:index/randomPassword:RandomPassword"}
