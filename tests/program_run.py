@@ -48,11 +48,16 @@ class RecordedResource:
     parent: str = ""  # the parent's logical name ("" for the stack)
     parent_type: str = ""
     protect: bool = False
-    provider: bool = False  # declared with an explicit provider
+    provider: str = ""  # the logical name of the explicit provider it is declared with (its own or inherited)
     custom: bool = True
     ignore_changes: list[str] = field(default_factory=list)
     # Top-level input keys whose values are (or contain) Pulumi secrets.
     secret_inputs: set[str] = field(default_factory=set)
+
+    @property
+    def urn(self) -> str:
+        """The tail of the resource's URN: its parent's type, its type and its name."""
+        return f"{self.parent_type}${self.type}::{self.name}" if self.parent_type else f"{self.type}::{self.name}"
 
     @property
     def is_kubernetes_object(self) -> bool:
@@ -253,6 +258,24 @@ def _resources(
             key = parent_of(key)
         return False
 
+    def provider(key: tuple[str, str]) -> str:
+        # As the SDK does: an explicit provider, else one of the `providers` of itself or an
+        # ancestor, for the resource's package.
+        wanted = f"pulumi:providers:{key[0].split(':')[0]}"
+        current: tuple[str, str] | None = key
+        while current is not None:
+            opts = options.get(current)
+            if opts is not None:
+                chosen = [opts.provider] if opts.provider is not None else []
+                providers = opts.providers or []
+                chosen += list(providers.values()) if isinstance(providers, Mapping) else list(providers)
+                for candidate in chosen:
+                    found = identities.get(id(candidate))
+                    if found is not None and found[0] == wanted:
+                        return found[1]
+            current = parent_of(current)
+        return ""
+
     found = []
     for (type_, name), (inputs, secret, custom) in mocks.inputs.items():
         opts = options.get((type_, name)) or pulumi.ResourceOptions()
@@ -265,7 +288,7 @@ def _resources(
                 parent=parent[1],
                 parent_type=parent[0],
                 protect=protected((type_, name)),
-                provider=opts.provider is not None or bool(opts.providers),
+                provider=provider((type_, name)),
                 custom=custom,
                 ignore_changes=list(opts.ignore_changes or []),
                 secret_inputs=secret,

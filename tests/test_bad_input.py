@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from mlops.cli import app
 from spec.environment import load_environment
 from spec.errors import ConfigError
-from infra.offline import ProgramError
+from spec.errors import ProgramError
 
 from .conftest import Runner, edit_stack, edit_yaml
 
@@ -193,14 +193,6 @@ CASES: list[tuple[str, str, Callable[[Path], None], str, str, str]] = [
         "Pulumi.uat.yaml",
         "mlops:components[document_tagging].type",
         "'app' or 'model'",
-    ),
-    (
-        "promotes-to-unknown",
-        "integration",
-        in_stack("integration", set_key("mlops:environment", {"promotes_to": "uta"})),
-        "Pulumi.integration.yaml",
-        "mlops:environment.promotes_to",
-        "did you mean 'uat'",
     ),
     (
         "promotes-to-itself",
@@ -452,6 +444,23 @@ class TestThroughTheCli:
         assert result.exit_code == 0, result.output
         assert result.output.count("ok: ") == 3
 
+    def test_validate_checks_the_chain_across_stacks(self, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The program reads no other stack's file; `mlops validate` checks the chain."""
+        edit_stack(project, "integration", set_key("mlops:environment", {"promotes_to": "uta"}))
+        load_environment(project, "integration")  # valid on its own
+        monkeypatch.chdir(project)
+        result = CliRunner().invoke(app, ["validate"])
+        assert result.exit_code == 2
+        assert result.output.strip().splitlines()[0] == (
+            "Pulumi.integration.yaml: mlops:environment.promotes_to: no stack 'uta' (Pulumi.uta.yaml not found) "
+            "(did you mean 'uat'?); use one of: production, uat"
+        )
+        edit_stack(project, "integration", set_key("mlops:environment", {"promotes_to": "uat"}))
+        edit_stack(project, "production", set_key("mlops:environment", {"promotes_to": "integration"}))
+        result = CliRunner().invoke(app, ["validate"])
+        assert result.exit_code == 2
+        assert "the chain loops (integration -> uat -> production -> integration)" in result.output
+
     def test_unknown_stack(self, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.chdir(project)
         result = CliRunner().invoke(app, ["validate", "-s", "prod"])
@@ -467,40 +476,3 @@ class TestThroughTheCli:
         assert result.exit_code == 2
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and "no Pulumi.yaml here or in any parent directory" in lines[0]
-
-
-class TestParsedYamlIsRemembered:
-    def test_each_text_is_parsed_once_and_callers_get_their_own_copy(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from infra import environment
-
-        parses: list[str] = []
-        parse = environment._parse_yaml_text
-        monkeypatch.setattr(environment, "_PARSED", {})
-        monkeypatch.setattr(environment, "_parse_yaml_text", lambda t, d: parses.append(t) or parse(t, d))
-        text = "config:\n  mlops:components:\n    - {name: a, type: app, version: 1}\n"
-        first = environment.load_yaml_text(text, "Pulumi.uat.yaml")
-        first["config"]["mlops:components"].clear()
-        assert environment.load_yaml_text(text, "Pulumi.uat.yaml")["config"]["mlops:components"] == [
-            {"name": "a", "type": "app", "version": 1}
-        ]
-        assert parses == [text]
-        environment.load_yaml_text(text.replace("version: 1", "version: 2"), "Pulumi.uat.yaml")
-        assert len(parses) == 2
-
-    def test_memory_is_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from infra import environment
-
-        monkeypatch.setattr(environment, "_PARSED", {})
-        for i in range(environment._PARSED_KEPT * 2):
-            environment.load_yaml_text(f"key: {i}\n", "f.yaml")
-        assert len(environment._PARSED) == environment._PARSED_KEPT
-        assert environment.load_yaml_text("key: 0\n", "f.yaml") == {"key": 0}
-
-    def test_a_bad_text_is_never_remembered(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from infra import environment
-
-        monkeypatch.setattr(environment, "_PARSED", {})
-        for _ in range(2):
-            with pytest.raises(ConfigError, match=r"^f\.yaml: line 2: not valid YAML"):
-                environment.load_yaml_text("key: [unclosed\n", "f.yaml")
-        assert environment._PARSED == {}

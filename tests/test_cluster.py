@@ -31,7 +31,7 @@ class TestGke:
         assert "token" not in json.dumps(kubeconfig["users"])
         # every Kubernetes object goes through that provider, never an ambient kubeconfig
         for obj in run.kubernetes_objects():
-            assert obj.provider.startswith(provider.urn), obj.name
+            assert obj.provider == provider.name, obj.name
 
     def test_node_pool_belongs_to_the_named_cluster(self, project: Path, offline_engine: Runner) -> None:
         (pool,) = offline_engine(project, "uat").of_type("gcp:container/nodePool:NodePool")
@@ -98,7 +98,7 @@ class TestApiKey:
     def test_configured_key_is_a_secret_in_the_namespace(self, project: Path, offline_engine: Runner) -> None:
         run = offline_engine(project, "uat")
         (secret,) = [r for r in run.resources if r.kind == "Secret"]
-        assert secret.inputs["stringData"] == {"api-key": "[secret]"}  # the placeholder for the secure: value
+        assert secret.inputs["stringData"] == {"api-key": "decrypted-mlops:api_key"}  # the secure: value, decrypted
         assert secret.secret_inputs == {"stringData"}
         assert not run.of_type("random:index/randomPassword:RandomPassword")
         assert "api_key" not in run.outputs

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from infra.offline import ProgramRun
+from .program_run import ProgramRun
 
 from .conftest import Runner, edit_stack
 

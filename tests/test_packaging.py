@@ -3,6 +3,8 @@ directory of Pulumi.yaml above its working directory), never from where the pack
 
 from __future__ import annotations
 
+import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import infra
-from spec.environment import find_project_root
+from spec.project import find_project_root
 from spec.errors import ConfigError
 
 from .conftest import REPO, Runner, edit_yaml, load_yaml
@@ -98,3 +100,63 @@ def test_no_arguments_prints_help() -> None:
     assert command
     result = subprocess.run([command], cwd=REPO, capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "challenger" in result.stdout and "promote" in result.stdout
+
+
+# --------------------------------------------------------------------------- layout
+
+PACKAGES = ("infra", "components", "spec", "mlops")
+FORBIDDEN_SDK = re.compile(
+    r"pulumi\._|pulumi\.runtime\.(config|rpc|proto|resource|settings|stack|mocks)\b|_sync_await|MockMonitor"
+)
+
+
+def python_files() -> list[Path]:
+    return [p for p in REPO.rglob("*.py") if ".venv" not in p.parts and "build" not in p.parts]
+
+
+def imported_modules(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) of every import statement in a file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, [alias.name for alias in node.names]))
+    return found
+
+
+def test_nothing_touches_the_sdk_s_private_surface() -> None:
+    """The done-when grep of the issue, over every Python file of the repository (tests included)."""
+    hits = [
+        f"{p.relative_to(REPO)}:{n}"
+        for p in python_files()
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if FORBIDDEN_SDK.search(line) and p.name != "test_packaging.py"
+    ]
+    assert hits == []
+
+
+def test_the_program_and_components_never_import_the_tooling() -> None:
+    for package in ("infra", "components", "spec"):
+        for path in (REPO / package).rglob("*.py"):
+            for module, _ in imported_modules(path):
+                assert not module.startswith("mlops"), f"{path.relative_to(REPO)} imports {module}"
+                assert not module.startswith("tests"), f"{path.relative_to(REPO)} imports {module}"
+
+
+def test_the_model_package_has_no_pulumi_import() -> None:
+    for path in (REPO / "spec").rglob("*.py"):
+        for module, _ in imported_modules(path):
+            assert module.split(".")[0] not in ("pulumi", "pulumi_gcp", "pulumi_kubernetes", "infra", "components")
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    for path in python_files():
+        for module, names in imported_modules(path):
+            if module.split(".")[0] in PACKAGES:
+                assert not [n for n in names if n.startswith("_")], f"{path.relative_to(REPO)}: {module} {names}"
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = [str(p.relative_to(REPO)) for p in python_files() if len(p.read_text().splitlines()) > 400]
+    assert [p for p in long if not p.startswith("tests/")] == []
