@@ -41,12 +41,22 @@ def environment_config_text(config: Any) -> str:
     return manifests.to_config_text(config)
 
 
+# One hash per environment, however many components carry it (the environment is kept alive
+# with its hash, so its id is never reused while the entry exists).
+_HASHES: dict[int, tuple[Environment, str]] = {}
+
+
 def environment_config_hash(env: Environment) -> str:
     """What the pod templates carry; for a secret environment config the program computes a
     keyed hash at deploy time, which offline renders show as a placeholder."""
     if env.environment_config_secret:
         return SECRET_DERIVED
-    return manifests.content_hash(env.config.environment_config)
+    known = _HASHES.get(id(env))
+    if known is None or known[0] is not env:
+        if len(_HASHES) > 8:
+            _HASHES.clear()
+        known = _HASHES[id(env)] = (env, manifests.content_hash(env.config.environment_config))
+    return known[1]
 
 
 def service_args(env: Environment, c: ResolvedComponent, namespace: Any) -> ComponentServiceArgs:

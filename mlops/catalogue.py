@@ -8,31 +8,37 @@ file, and these commands never delete a version.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
 
 from mlops import history
 from mlops.stackfile import atomic_write, project_lock
-from spec.environment import CATALOGUE_DIR, _problems, load_catalogue, load_yaml_text
+from mlops.yamledit import YamlDocument
 from spec.errors import ConfigError, did_you_mean, one_of
+from spec.files import parse_yaml
+from spec.files import read_text as read_file_text
+from spec.problems import plain_key, problems
+from spec.project import catalogue_file, load_catalogue
 from spec.schema import DIGEST, LABEL, CatalogueComponent
+
+# How catalogue files are laid out: a version is a block mapping whose app config is one flow
+# mapping (`app_config: {target: category, threshold: 0.6}`), at depth 3 from the document root.
+VERSION_FLOW_DEPTH = 3
 
 
 def _path(root: Path, component: str) -> tuple[Path, str]:
     catalogue = load_catalogue(root)
+    display = catalogue_file(component)
     if component not in catalogue:
         raise ConfigError.one(
-            str(CATALOGUE_DIR / f"{component}.yaml"),
+            display,
             "",
             f"no catalogue component '{component}'{did_you_mean(component, catalogue)}: use one of {one_of(catalogue)}",
         )
-    return root / CATALOGUE_DIR / f"{component}.yaml", str(CATALOGUE_DIR / f"{component}.yaml")
+    return root / display, display
 
 
 def get(root: Path, component: str) -> CatalogueComponent:
@@ -40,45 +46,42 @@ def get(root: Path, component: str) -> CatalogueComponent:
     return load_catalogue(root)[component]
 
 
-def _edit(root: Path, component: str, change: Callable[[CommentedMap], Any]) -> Any:
-    """Load the file round-trip, apply `change`, validate the result, write it atomically."""
+def _edit(root: Path, component: str, change: Callable[[YamlDocument, list[dict[str, Any]]], Any]) -> Any:
+    """Load the file round-trip, apply `change` (given the document and its versions as plain
+    data), validate the result as a whole catalogue file, write it atomically."""
     path, display = _path(root, component)
     with project_lock(root):
-        yaml = YAML()
-        yaml.preserve_quotes = True
-        # The house layout of our YAML files: lists indented under their key, long lines kept.
-        yaml.indent(mapping=2, sequence=4, offset=2)
-        yaml.width = 4096
-        data = yaml.load(path.read_text(encoding="utf-8"))
-        result = change(data)
-        buffer = io.StringIO()
-        yaml.dump(data, buffer)
-        text = buffer.getvalue()
+        doc = YamlDocument.load(read_file_text(path, display), display)
+        versions = doc.get(("versions",))
+        if not isinstance(versions, list) or not all(isinstance(v, dict) for v in versions):
+            raise ConfigError.one(display, "versions", "must be a list of versions (id, digest, created): fix the file")
+        result = change(doc, versions)
+        text = doc.text()
+        data = parse_yaml(text, display)
         try:
-            CatalogueComponent.model_validate(load_yaml_text(text, display))
+            CatalogueComponent.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(
-                _problems(exc, CatalogueComponent, display, lambda loc, _d: ".".join(map(str, loc)))
-            ) from None
+            raise ConfigError(problems(exc, CatalogueComponent, display, plain_key, data)) from None
         atomic_write(path, text)
     return result
 
 
-def _find(data: CommentedMap, ref: str, display: str) -> CommentedMap:
-    for version in data["versions"]:
-        if str(version["id"]) == str(ref) or version.get("label") == ref:
-            return version
-    choices = [str(v["id"]) for v in data["versions"]] + [v["label"] for v in data["versions"] if v.get("label")]
+def _find(versions: list[dict[str, Any]], ref: str, display: str) -> int:
+    """The index of version `ref` (an id or a label)."""
+    for index, version in enumerate(versions):
+        if str(version.get("id")) == str(ref) or version.get("label") == ref:
+            return index
+    choices = [str(v.get("id")) for v in versions] + [v["label"] for v in versions if v.get("label")]
     raise ConfigError.one(
         display, "versions", f"no version {ref!r}{did_you_mean(ref, choices)}; use one of {', '.join(choices)}"
     )
 
 
-def _check_label(data: CommentedMap, label: str, display: str, keep_id: int | None = None) -> None:
+def _check_label(versions: list[dict[str, Any]], label: str, display: str, keep_id: int | None = None) -> None:
     if not LABEL.match(label):
         raise ConfigError.one(display, "label", f"'{label}' must start with a letter (for example v3)")
-    for version in data["versions"]:
-        if version.get("label") == label and version["id"] != keep_id:
+    for version in versions:
+        if version.get("label") == label and version.get("id") != keep_id:
             raise ConfigError.one(
                 display, "label", f"'{label}' already names version {version['id']}: labels are unique"
             )
@@ -98,24 +101,23 @@ def add(root: Path, component: str, digest: str, label: str | None, app_config: 
         if not isinstance(config, dict):
             raise ConfigError.one(str(app_config), "", "must be a YAML mapping (key: value) of app config")
 
-    def change(data: CommentedMap) -> int:
-        for version in data["versions"]:
-            if version["digest"] == digest:
+    def change(doc: YamlDocument, versions: list[dict[str, Any]]) -> int:
+        for version in versions:
+            if version.get("digest") == digest:
                 raise ConfigError.one(display, "versions", f"digest is version {version['id']} already: tag that one")
         if label is not None:
-            _check_label(data, label, display)
-        new_id = max(int(v["id"]) for v in data["versions"]) + 1
-        entry = CommentedMap()
-        entry["id"] = new_id
+            _check_label(versions, label, display)
+        new_id = max(int(v["id"]) for v in versions) + 1
+        entry: dict[str, Any] = {"id": new_id}
         if label is not None:
             entry["label"] = label
         entry["digest"] = digest
         entry["created"] = history.now()
         if config is not None:
             entry["app_config"] = config
-        data["versions"].append(entry)
+        doc.set(("versions", len(versions)), entry, flow=VERSION_FLOW_DEPTH)
         if make_default:
-            data["default_version"] = new_id
+            doc.set(("default_version",), new_id)
         return new_id
 
     return _edit(root, component, change)
@@ -124,13 +126,12 @@ def add(root: Path, component: str, digest: str, label: str | None, app_config: 
 def tag(root: Path, component: str, version: str, label: str) -> int:
     _, display = _path(root, component)
 
-    def change(data: CommentedMap) -> int:
-        found = _find(data, version, display)
-        _check_label(data, label, display, keep_id=found["id"])
-        if "label" in found:
-            found["label"] = label
-        else:
-            found.insert(1, "label", label)  # right after the id, as the other versions have it
+    def change(doc: YamlDocument, versions: list[dict[str, Any]]) -> int:
+        index = _find(versions, version, display)
+        found = versions[index]
+        _check_label(versions, label, display, keep_id=found.get("id"))
+        # Right after the id, as the other versions have it.
+        doc.set(("versions", index, "label"), label, position=None if "label" in found else 1)
         return int(found["id"])
 
     return _edit(root, component, change)
@@ -139,9 +140,9 @@ def tag(root: Path, component: str, version: str, label: str) -> int:
 def set_default(root: Path, component: str, version: str) -> int:
     _, display = _path(root, component)
 
-    def change(data: CommentedMap) -> int:
-        found = _find(data, version, display)
-        data["default_version"] = found["id"]
+    def change(doc: YamlDocument, versions: list[dict[str, Any]]) -> int:
+        found = versions[_find(versions, version, display)]
+        doc.set(("default_version",), found["id"])
         return int(found["id"])
 
     return _edit(root, component, change)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from spec.errors import ConfigError
+from spec.files import MAX_JSON_BYTES, parse_json, read_text
 
 LOG_FILE = Path("config") / "promotions.jsonl"
 
@@ -44,16 +45,16 @@ def append(root: Path, record: dict[str, Any]) -> None:
 
 def records(root: Path, stack: str | None = None) -> list[dict[str, Any]]:
     path = root / LOG_FILE
-    if not path.is_file():
+    if not path.exists():
         return []
     found = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    text = read_text(path, str(LOG_FILE), MAX_JSON_BYTES)
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            raise ConfigError.one(str(LOG_FILE), f"line {number}", "is not JSON: restore the line from git") from None
+        record = parse_json(line, f"{LOG_FILE}: line {number}", ": restore the line from git")
+        if not isinstance(record, dict) or not isinstance(record.get("pins_before"), list):
+            raise ConfigError.one(str(LOG_FILE), f"line {number}", "is not a promotion record: restore it from git")
         if stack is None or record.get("stack") == stack:
             found.append(record)
     return found

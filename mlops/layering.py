@@ -11,18 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
-from mlops.promotion import Update, _update, pinned, require_stack
+from mlops.promotion import Update, pinned, require_stack, update_pins
 from mlops.stackfile import atomic_write, pin_entries, project_lock, read_text, render_config_key, validate_stack_text
-from spec.environment import (
-    NAMESPACE,
-    PROJECT_FILE,
-    list_stacks,
-    load_environment,
-    stack_file_name,
-)
+from mlops.yamledit import YamlDocument
+from spec.environment import load_environment
 from spec.errors import ConfigError, did_you_mean
+from spec.files import read_text as read_file_text
+from spec.project import NAMESPACE, PROJECT_FILE, list_stacks, stack_file_name
 from spec.schema import SETTING_KEYS
 
 SETTINGS_KEY = f"{NAMESPACE}:settings"
@@ -52,12 +47,9 @@ def _settings_update(root: Path, stack: str, component: str | None, key: str, va
     display = stack_file_name(stack)
     text = read_text(root, stack)
     if component is None:
-        current = env.config.settings.explicit()
-        if value is None:
-            current.pop(key, None)
-        else:
-            current[key] = value
-        after_text = render_config_key(text, SETTINGS_KEY, current or None, display)
+        # `pulumi config set --path mlops:settings.<key>` (or `config rm --path`): the other
+        # settings, their order and the file's layout stay as they are.
+        after_text = render_config_key(text, f"{SETTINGS_KEY}.{key}", value, display)
         after = validate_stack_text(root, stack, after_text)
         return Update(stack, "settings", env, after, text, after_text, {"settings": key})
     pinned(env, component)
@@ -72,7 +64,7 @@ def _settings_update(root: Path, stack: str, component: str | None, key: str, va
             pin.pop("settings", None)
             if settings:
                 pin["settings"] = settings
-    return _update(root, stack, "settings", pins, {"settings": key, "component": component}, provenance=False)
+    return update_pins(root, stack, "settings", pins, {"settings": key, "component": component}, provenance=False)
 
 
 def set_setting(root: Path, stack: str, component: str | None, key: str, value: Any | None) -> Update:
@@ -82,34 +74,26 @@ def set_setting(root: Path, stack: str, component: str | None, key: str, value: 
 
 
 def set_project_setting(root: Path, key: str, value: Any | None) -> list[str]:
-    """Change the project level in Pulumi.yaml (comments kept), then validate every stack; if any
-    fails, Pulumi.yaml is put back as it was and the error is raised. Returns the stacks checked."""
+    """Change the project level in Pulumi.yaml (`config: mlops:settings: value:`, comments and
+    layout kept), then validate every stack; if any fails, Pulumi.yaml is put back as it was and
+    the error is raised. Returns the stacks checked."""
     path = root / PROJECT_FILE
     with project_lock(root):
-        before = path.read_text(encoding="utf-8")
-        yaml = YAML()
-        yaml.preserve_quotes = True
-        # The house layout of our YAML files: lists indented under their key, long lines kept.
-        yaml.indent(mapping=2, sequence=4, offset=2)
-        yaml.width = 4096
-        data = yaml.load(before)
-        config = data.setdefault("config", {})
-        entry = config.get(SETTINGS_KEY)
-        if entry is None:
-            entry = {"value": {}}
-            config[SETTINGS_KEY] = entry
-        holder = entry if not (isinstance(entry, dict) and "value" in entry) else entry["value"]
-        if holder is None:
-            entry["value"] = holder = {}
-        if value is None:
-            holder.pop(key, None)
+        before = read_file_text(path, PROJECT_FILE)
+        doc = YamlDocument.load(before, PROJECT_FILE)
+        entry = doc.get(("config", SETTINGS_KEY))
+        # Project config holds an object in its long form (`value:`, or `default:`); a bare
+        # mapping there is the short form of the same thing.
+        field = next((f for f in ("value", "default") if isinstance(entry, dict) and f in entry), None)
+        if field is None and isinstance(entry, dict) and entry:
+            holder: tuple[str, ...] = ("config", SETTINGS_KEY)
         else:
-            holder[key] = value
-        import io
-
-        buffer = io.StringIO()
-        yaml.dump(data, buffer)
-        atomic_write(path, buffer.getvalue())
+            holder = ("config", SETTINGS_KEY, field or "value")
+        if value is None:
+            doc.delete((*holder, key))
+        else:
+            doc.set((*holder, key), value)
+        atomic_write(path, doc.text())
         stacks = list_stacks(root)
         try:
             for stack in stacks:

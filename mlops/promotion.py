@@ -5,7 +5,6 @@ write the file atomically and append the log record.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,8 @@ from typing import Any, Literal
 
 from mlops import history
 from mlops.stackfile import (
+    PINS_KEY,
+    PROVENANCE_KEY,
     atomic_write,
     pin_entries,
     project_lock,
@@ -20,9 +21,17 @@ from mlops.stackfile import (
     render_stack_text,
     validate_stack_text,
 )
-from spec.environment import Environment, ResolvedComponent, load_environment
+from spec.environment import Environment, ResolvedComponent, build_environment, load_environment
 from spec.errors import ConfigError, did_you_mean, one_of
-from spec.project import list_stacks, stack_file_name
+from spec.files import read_json
+from spec.project import (
+    list_stacks,
+    load_catalogue,
+    load_project,
+    read_stack_file,
+    stack_config_values,
+    stack_file_name,
+)
 
 Status = Literal["added", "removed", "changed", "replaced", "unchanged"]
 
@@ -128,6 +137,15 @@ class Update:
     after_text: str
     source: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    # Renders the new file text when it is needed (a commit): `diff` and `--dry-run` only need
+    # the environments, and a round-trip edit of a thousand pins is the slowest step.
+    render: Callable[[], str] | None = None
+
+    def new_text(self) -> str:
+        """The stack file's text after the change, fully validated and equal in meaning to `after`."""
+        if self.render is not None:
+            self.after_text, self.render = self.render(), None
+        return self.after_text
 
     @property
     def pins(self) -> list[PinChange]:
@@ -136,7 +154,7 @@ class Update:
     @property
     def changed(self) -> bool:
         if self.action == "settings":
-            return self.after_text != self.before_text
+            return self.new_text() != self.before_text
         # Pin actions compare versions: rewriting a label as its id changes nothing.
         return any(c.status != "unchanged" for c in self.pins)
 
@@ -157,8 +175,9 @@ def require_stack(root: Path, stack: str) -> None:
 def update_pins(
     root: Path, stack: str, action: Any, pins: list[dict[str, Any]], source: dict[str, Any], provenance: bool
 ) -> Update:
+    display = stack_file_name(stack)
+    before = load_environment(root, stack)
     text = read_text(root, stack)
-    before = validate_stack_text(root, stack, text)
     prov = None
     if provenance:
         prov = {
@@ -168,9 +187,23 @@ def update_pins(
             "time": history.now(),
             "user": history.current_user(),
         }
-    after_text = render_stack_text(text, pins, prov, stack_file_name(stack))
-    after = validate_stack_text(root, stack, after_text)
-    return Update(stack, action, before, after, text, after_text, source)
+    # The new environment from the edited data; the text that carries it is rendered (and checked
+    # to mean the same) only when it is written.
+    data = read_stack_file(root, stack) or {}
+    config = data.setdefault("config", {})
+    config[PINS_KEY] = pins
+    if prov is not None:
+        config[PROVENANCE_KEY] = {k: v for k, v in prov.items() if v is not None}
+    values, secret_keys = stack_config_values(root, data, display)
+    after = build_environment(load_project(root), stack, values, secret_keys, load_catalogue(root))
+
+    def render() -> str:
+        after_text = render_stack_text(text, pins, prov, display)
+        if pin_entries(validate_stack_text(root, stack, after_text)) != pin_entries(after):
+            raise ConfigError.one(display, PINS_KEY, "the edited file does not say what was meant: edit it by hand")
+        return after_text
+
+    return Update(stack, action, before, after, text, "", source, render=render)
 
 
 def with_target_settings(pins: list[dict[str, Any]], target: Environment) -> list[dict[str, Any]]:
@@ -188,14 +221,11 @@ def with_target_settings(pins: list[dict[str, Any]], target: Environment) -> lis
 def read_outputs_file(path: Path) -> dict[str, Any]:
     """Stack outputs as `pulumi stack output --json` prints them."""
     display = str(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError.one(
             display, "", "file not found: write it with `pulumi stack output --json -s <stack> > FILE`"
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ConfigError.one(display, "", f"is not JSON ({exc.args[0]}): use `pulumi stack output --json`") from None
+    data = read_json(path, display, ": use `pulumi stack output --json`")
     if not isinstance(data, dict):
         raise ConfigError.one(display, "", "must be a JSON object of stack outputs")
     return data
@@ -368,7 +398,7 @@ def commit(root: Path, prepare: Callable[[], Update]) -> Update:
         update = prepare()
         if not update.changed:
             return update
-        atomic_write(root / stack_file_name(update.stack), update.after_text)
+        atomic_write(root / stack_file_name(update.stack), update.new_text())
         if update.action == "settings":
             return update
         history.append(

@@ -178,10 +178,23 @@ class _Plain:
             )
 
 
+# Parsed texts of this process: a command reads the same stack file several times over (load,
+# validate the edit, check that only the pins changed). Callers get their own copy.
+_PARSED: dict[str, bytes] = {}
+_PARSED_KEPT = 16
+
+
 def parse_yaml(text: str, display: str) -> Any:
     """The plain data of a YAML text, or one line naming the problem."""
+    known = _PARSED.get(text)
+    if known is not None:
+        return marshal.loads(known)
     _check_depth(text, display)
-    return _Plain(display)(_compose(text, display))
+    data = _Plain(display)(_compose(text, display))
+    if len(_PARSED) >= _PARSED_KEPT:
+        del _PARSED[next(iter(_PARSED))]
+    _PARSED[text] = marshal.dumps(data)
+    return data
 
 
 def read_yaml(path: Path, display: str) -> Any:
@@ -236,7 +249,7 @@ class ParseCache:
         key = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
         entry = self.entries.get(str(path))
         if entry is not None and entry[0] == key:
-            return entry[1]
+            return marshal.loads(marshal.dumps(entry[1]))  # the caller's own copy
         data = read_yaml(path, display)
         self.entries[str(path)] = (key, data)
         self.changed = True

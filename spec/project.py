@@ -103,6 +103,19 @@ PARSE_CACHE = Path("build") / "cache" / "parsed.marshal"
 _cache_enabled = False
 
 
+def parse_cache(root: Path) -> files.ParseCache | None:
+    """The tooling's cache of parsed files of this project, when enabled."""
+    if not _cache_enabled:
+        return None
+    cache = _PARSE_CACHES.get(root)
+    if cache is None:
+        cache = _PARSE_CACHES[root] = files.ParseCache(root / PARSE_CACHE)
+    return cache
+
+
+_PARSE_CACHES: dict[Path, files.ParseCache] = {}
+
+
 def enable_parse_cache() -> None:
     """Keep parsed catalogue files between processes (the `mlops` command turns this on; the
     Pulumi program, which never writes files, does not)."""
@@ -119,9 +132,7 @@ def load_catalogue(root: Path, cache: files.ParseCache | None = None) -> dict[st
     cached = _CATALOGUES.get(directory.resolve())
     if cached and cached[0] == signature:
         return dict(cached[1])
-    if cache is None and _cache_enabled:
-        cache = files.ParseCache(root / PARSE_CACHE)
-    catalogue = _read_catalogue(paths, cache)
+    catalogue = _read_catalogue(paths, cache or parse_cache(root))
     _CATALOGUES[directory.resolve()] = (signature, catalogue)
     return dict(catalogue)
 
@@ -175,7 +186,12 @@ def _read_catalogue(paths: list[Path], cache: files.ParseCache | None) -> dict[s
 
 def read_stack_file(root: Path, stack: str) -> Any:
     display = stack_file_name(stack)
-    return files.read_yaml(root / display, display)
+    cache = parse_cache(root)
+    if cache is None:
+        return files.read_yaml(root / display, display)
+    data = cache.read_yaml(root / display, display)
+    cache.save()
+    return data
 
 
 def read_stack_config(root: Path, stack: str) -> tuple[dict[str, Any], set[str]]:

@@ -13,11 +13,10 @@ from mlops.cli.common import (
     YesOpt,
     app,
     confirm,
-    console,
     deploy,
     echo_resources,
     fail,
-    pins_table,
+    print_pins,
     project_root,
     show_update,
     user_errors,
@@ -61,8 +60,7 @@ def diff(
     elif format == "markdown":
         typer.echo(_markdown(source, target, pins, resources))
     else:
-        out = console()
-        out.print(pins_table(pins, f"Pins: {target} now -> with {source}'s pins", target, source))
+        print_pins(pins, f"Pins: {target} now -> with {source}'s pins", target, source)
         echo_resources(resources, target)
     raise typer.Exit(1 if update.changed else 0)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mlops.cli.common import EXIT_ERROR, StackOpt, app, console, project_root, user_errors
+from mlops.cli.common import EXIT_ERROR, StackOpt, app, console, print_table, project_root, user_errors
 
 
 @app.command()
@@ -171,15 +171,11 @@ def status(
             deployed = automation.outputs(root, stack).get("components") or {}
         else:
             raise ConfigError.one("--live", "", "needs the Pulumi CLI on PATH, or --outputs-file F")
-    from rich.table import Table
-
     title = f"{env.project} / {stack} (namespace {env.namespace}, promotes to {env.promotes_to or '-'})"
-    table = Table(title=title, title_justify="left")
     columns = ["component", "type", "version", "label", "replicas", "worker group", "low latency"]
     if deployed is not None:
         columns.insert(4, "deployed")
-    for column in columns:
-        table.add_column(column)
+    rows = []
     for c in env.components:
         s = c.settings
         row = [
@@ -199,8 +195,8 @@ def status(
                 if live_version is None
                 else str(live_version) + ("" if live_version == c.version.id else " (differs)"),
             )
-        table.add_row(*row)
-    console().print(table)
+        rows.append(row)
+    print_table(title, columns, rows)
     # URLs on their own lines, as the platform prints them, so they are never cut.
     typer.echo(f"Component URLs for environment [{stack}] in project [{env.project}]:")
     for c in env.components:
