@@ -160,3 +160,34 @@ def test_no_module_imports_another_modules_private_names() -> None:
 def test_no_module_is_over_400_lines() -> None:
     long = [str(p.relative_to(REPO)) for p in python_files() if len(p.read_text().splitlines()) > 400]
     assert [p for p in long if not p.startswith("tests/")] == []
+
+
+def test_preview_without_the_pulumi_cli_is_one_line(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mlops preview` needs the Pulumi CLI; without it, one line saying so and what to run instead."""
+    if shutil.which("pulumi"):
+        pytest.skip("the Pulumi CLI is on PATH here: this test covers machines without it")
+    from typer.testing import CliRunner
+
+    from mlops.cli import app
+
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(app, ["preview", "-s", "uat"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "pulumi: the Pulumi CLI is not on PATH: install it (https://www.pulumi.com/docs/install/), "
+        "or run `mlops plan -s uat` to render what the program declares offline"
+    ]
+
+
+@pytest.mark.skipif(shutil.which("pulumi") is None, reason="needs the Pulumi CLI, which cannot be installed here")
+def test_preview_streams_the_pulumi_cli(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from mlops.cli import app
+
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "offline")
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{project}")
+    subprocess.run(["pulumi", "stack", "init", "uat", "--cwd", str(project)], check=False, capture_output=True)
+    result = CliRunner().invoke(app, ["preview", "-s", "uat"])
+    assert "Previewing update (uat)" in result.output
