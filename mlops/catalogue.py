@@ -1,9 +1,9 @@
 """`mlops version`: the catalogue of a component's versions, managed without editing YAML by hand.
 
-Edits go through ruamel.yaml's round-trip mode (comments, key order and quoting kept), the
-result is validated as a whole catalogue file before it is written, and writes are atomic under
-the project lock. Ids are never reused: a new version gets one more than the highest id in the
-file, and these commands never delete a version.
+Edits go through `mlops.yamledit` (ruamel.yaml round trip: comments, key order, quoting and
+layout kept), the result is validated as a whole catalogue file before it is written, and writes
+are atomic under the project lock. Ids are never reused: a new version gets one more than the
+highest id in the file, and these commands never delete a version.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from mlops import history
 from mlops.stackfile import atomic_write, project_lock
 from mlops.yamledit import YamlDocument
 from spec.errors import ConfigError, did_you_mean, one_of
-from spec.files import parse_yaml
+from spec.files import parse_yaml, read_yaml
 from spec.files import read_text as read_file_text
 from spec.problems import plain_key, problems
 from spec.project import catalogue_file, load_catalogue
@@ -97,7 +97,7 @@ def add(root: Path, component: str, digest: str, label: str | None, app_config: 
     if app_config is not None:
         if not app_config.is_file():
             raise ConfigError.one(str(app_config), "", "file not found: give a YAML file with the version's app config")
-        config = load_yaml_text(app_config.read_text(encoding="utf-8"), str(app_config))
+        config = read_yaml(app_config, str(app_config))
         if not isinstance(config, dict):
             raise ConfigError.one(str(app_config), "", "must be a YAML mapping (key: value) of app config")
 
@@ -107,7 +107,7 @@ def add(root: Path, component: str, digest: str, label: str | None, app_config: 
                 raise ConfigError.one(display, "versions", f"digest is version {version['id']} already: tag that one")
         if label is not None:
             _check_label(versions, label, display)
-        new_id = max(int(v["id"]) for v in versions) + 1
+        new_id = max((int(v["id"]) for v in versions), default=0) + 1
         entry: dict[str, Any] = {"id": new_id}
         if label is not None:
             entry["label"] = label

@@ -3,7 +3,13 @@
 A challenger is the stack `challenger-<name>`, file `Pulumi.challenger-<name>.yaml`: the parent's
 pins, environment config, settings, cluster and ingress; `promotes_to` the parent; its own
 namespace; the parent's owned worker groups as `existing` references (destroying a challenger can
-never touch them); and never the parent's secrets (the program generates the challenger's API key).
+never touch them).
+
+Secrets are never copied between stacks: not `mlops:api_key` (the program generates the
+challenger's own), and no `secure:` value anywhere in what is copied - an encrypted
+`mlops:environment_config.db_password` of the parent is left out, and the challenger sets its own
+with `pulumi config set --secret --path mlops:environment_config.db_password <value> -s
+challenger-<name>`. The file's header lists the keys left out.
 """
 
 from __future__ import annotations
@@ -14,25 +20,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from infra.plan_writer import to_yaml_document
-
 from mlops import history
-from mlops.stackfile import atomic_write, pin_entries, project_lock, render_stack_text
-from spec.environment import (
-    DNS_LABEL,
-    NAMESPACE,
-    _read_yaml,
-    list_stacks,
-    load_environment,
-    stack_file_name,
-)
+from mlops.stackfile import atomic_write, pin_entries, project_lock, set_config
+from mlops.yamledit import YamlDocument
+from spec.environment import load_environment
 from spec.errors import ConfigError, did_you_mean, one_of
+from spec.project import NAMESPACE, list_stacks, read_stack_file, stack_file_name
+from spec.schema import DNS_LABEL
 
 PREFIX = "challenger-"
 # Keys a challenger copies from its parent; anything else (secrets, provenance) stays behind.
 COPIED = ("cluster", "ingress", "settings", "environment_config")
 _DURATION = re.compile(r"^(?P<n>[0-9]+)(?P<unit>[smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_SECRET: Any = object()
 
 
 def stack_name(name: str) -> str:
@@ -50,20 +51,48 @@ def check_name(root: Path, name: str) -> None:
         raise ConfigError.one(display, "", f"challenger '{name}' exists already: pick another name or destroy it")
 
 
-def replica_config(root: Path, parent: str, owner: str, created: str) -> dict[str, Any]:
-    """The config of a challenger of `parent`, as plain data (validated before it is written)."""
+def _is_secure(value: Any) -> bool:
+    """An encrypted config value, as Pulumi marks one: a mapping whose only key is `secure`."""
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def without_secrets(value: Any, path: str, dropped: list[str]) -> Any:
+    """`value` without its `secure:` values (the keys or list entries that hold them), each one's
+    path appended to `dropped`; `_SECRET` when `value` is one itself."""
+    if _is_secure(value):
+        dropped.append(path)
+        return _SECRET
+    if isinstance(value, dict):
+        kept = {k: without_secrets(v, f"{path}.{k}", dropped) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not _SECRET}
+    if isinstance(value, list):
+        kept_items = [without_secrets(v, f"{path}[{i}]", dropped) for i, v in enumerate(value)]
+        return [v for v in kept_items if v is not _SECRET]
+    return value
+
+
+def replica_config(
+    root: Path, parent: str, owner: str, created: str, dropped: list[str] | None = None
+) -> dict[str, Any]:
+    """The config of a challenger of `parent`, as plain data (validated before it is written).
+    The paths of the secrets left out are appended to `dropped`."""
+    dropped = [] if dropped is None else dropped
     env = load_environment(root, parent)
-    raw = (_read_yaml(root / stack_file_name(parent), stack_file_name(parent)) or {}).get("config") or {}
+    raw = (read_stack_file(root, parent) or {}).get("config") or {}
     config: dict[str, Any] = {}
     for key, value in raw.items():
         # Provider config such as gcp:project travels; encrypted values never do.
-        if not str(key).startswith(f"{NAMESPACE}:") and not (isinstance(value, dict) and "secure" in value):
-            config[key] = value
+        if not str(key).startswith(f"{NAMESPACE}:"):
+            kept = without_secrets(value, str(key), dropped)
+            if kept is not _SECRET:
+                config[key] = kept
     config[f"{NAMESPACE}:environment"] = {"promotes_to": parent}
     config[f"{NAMESPACE}:challenger"] = {"parent": parent, "created": created, "owner": owner}
     for key in COPIED:
         if f"{NAMESPACE}:{key}" in raw:
-            config[f"{NAMESPACE}:{key}"] = raw[f"{NAMESPACE}:{key}"]
+            kept = without_secrets(raw[f"{NAMESPACE}:{key}"], f"{NAMESPACE}:{key}", dropped)
+            if kept is not _SECRET:
+                config[f"{NAMESPACE}:{key}"] = kept
     groups = {}
     for name, group in env.worker_groups.items():
         reference: dict[str, Any] = {"existing": True}
@@ -83,19 +112,30 @@ def create(root: Path, name: str, parent: str) -> Path:
     require_stack(root, parent)
     check_name(root, name)
     stack = stack_name(name)
+    display = stack_file_name(stack)
     owner, created = history.current_user(), history.now()
-    header = (
-        f"# Challenger '{name}' of {parent}, created {created} by {owner}.\n"
-        f"# Promote it into {parent} with `mlops promote {stack}`; remove it with `mlops challenger destroy {name}`.\n"
-    )
-    text = header + to_yaml_document(replica_config(root, parent, owner, created))
+    dropped: list[str] = []
+    config = replica_config(root, parent, owner, created, dropped)["config"]
+    header = [
+        f"Challenger '{name}' of {parent}, created {created} by {owner}.",
+        f"Promote it into {parent} with `mlops promote {stack}`; remove it with `mlops challenger destroy {name}`.",
+    ]
+    if dropped:
+        header.append(
+            f"Secrets are not copied from {parent}: set {', '.join(dropped)} with "
+            f"`pulumi config set --secret --path KEY VALUE -s {stack}`."
+        )
+    doc = YamlDocument.new(display, "\n".join(header))
+    for key, value in config.items():
+        set_config(doc, key, value)
     # The pins as every stack file writes them, one flow mapping a line.
-    text = render_stack_text(text, pin_entries(load_environment(root, parent)), None, stack_file_name(stack))
+    set_config(doc, f"{NAMESPACE}:components", pin_entries(load_environment(root, parent)))
+    text = doc.text()
     validate_stack_text(root, stack, text)
     with project_lock(root):
         check_name(root, name)
-        atomic_write(root / stack_file_name(stack), text)
-    return root / stack_file_name(stack)
+        atomic_write(root / display, text)
+    return root / display
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,10 @@ files, and `mlops` and `pulumi config set --path` can be used on the same stack.
 round-trip mode parses and writes (no regular expressions over YAML text, no emitter of our own);
 this module adds what ruamel leaves to its callers:
 
-- one layout for writing (mappings indented by 2, lists indented under their key, long lines
-  kept), and a check at load time that writing the file back unchanged reproduces it byte for
-  byte. A file in another consistent layout (lists not indented, say) is written in its own
-  layout; a file that cannot be written back unchanged is refused with the first line that would
-  change, so an edit never reformats lines it was not asked to touch;
+- one layout (mappings indented by 2, lists indented under their key, long lines kept), and a
+  check at load time that writing the file back unchanged gives it byte for byte: a file in
+  another consistent layout (lists not indented, say) keeps its own, and one that cannot be
+  written back unchanged is refused naming the line, so an edit never reformats other lines;
 - Pulumi's `--path` semantics (`config_path`, `set`, `delete`): missing intermediate mappings and
   lists are created, index == length appends, deleting removes only the addressed entry;
 - comment lines *after* an entry belong to what follows it, but ruamel hangs them on the entry's
@@ -20,16 +19,19 @@ this module adds what ruamel leaves to its callers:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import functools
 import io
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark, YAMLError
+from ruamel.yaml.scalarbool import ScalarBoolean
 from ruamel.yaml.tokens import CommentToken
 
 from spec.errors import ConfigError
@@ -43,19 +45,16 @@ Layout = tuple[int, int, int]  # ruamel's indent(mapping=, sequence=, offset=)
 # stack files). The width keeps digests and long strings on one line.
 HOUSE_LAYOUT: Layout = (2, 4, 2)
 _WIDTH = 4096
-_YAMLS: dict[Layout, YAML] = {}
 _MISSING: Any = object()
 
 
+@functools.cache
 def _yaml(layout: Layout) -> YAML:
     """The shared round-trip YAML instance for a layout (built once per process)."""
-    yaml = _YAMLS.get(layout)
-    if yaml is None:
-        yaml = YAML()  # round-trip
-        yaml.preserve_quotes = True
-        yaml.indent(mapping=layout[0], sequence=layout[1], offset=layout[2])
-        yaml.width = _WIDTH
-        _YAMLS[layout] = yaml
+    yaml = YAML()  # round-trip
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=layout[0], sequence=layout[1], offset=layout[2])
+    yaml.width = _WIDTH
     return yaml
 
 
@@ -85,12 +84,10 @@ def config_path(key: str, display: str = "config key") -> KeyPath:
         first = not segments
         if match is None or (match["name"] is not None and bool(match["dot"]) == first):
             raise _bad_path(display, key, f"cannot read it from character {len(namespace) + 2 + at}")
-        if match["index"] is not None:
-            segments.append(int(match["index"]))
-        elif match["quoted"] is not None:
-            segments.append(re.sub(r"\\(.)", r"\1", match["quoted"]))
-        else:
-            segments.append(match["name"])
+        index, quoted = match["index"], match["quoted"]
+        segments.append(
+            int(index) if index else re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else match["name"]
+        )
         at = match.end()
     if not isinstance(segments[0], str):
         raise _bad_path(display, key, "must start with a key name, not a list index")
@@ -98,19 +95,14 @@ def config_path(key: str, display: str = "config key") -> KeyPath:
 
 
 def _bad_path(display: str, key: str, why: str) -> ConfigError:
-    return ConfigError.one(
-        display, key, f"not a config path ({why}): write it as `pulumi config set --path` does, "
-        "e.g. mlops:settings.replicas or mlops:components[0].version",
-    )  # fmt: skip
+    fix = "write it as `pulumi config set --path` does (mlops:settings.replicas, mlops:components[0].version)"
+    return ConfigError.one(display, key, f"not a config path ({why}): {fix}")
 
 
-def path_text(path: KeyPath) -> str:
+def _path_text(path: KeyPath) -> str:
     """A path as users write it: config paths in `--path` syntax, others dotted."""
-    parts = list(path[1:]) if len(path) > 1 and path[0] == "config" else list(path)
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
+    parts = path[1:] if len(path) > 1 and path[0] == "config" else path
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts).removeprefix(".")
 
 
 # --------------------------------------------------------------------------- the document
@@ -144,7 +136,6 @@ class YamlDocument:
         newline = "\r\n" if "\r\n" in text else "\n"
         normal = text.replace("\r\n", "\n")
         normal += "" if normal.endswith("\n") else "\n"
-        written = ""
         for layout in _layouts(normal):
             try:
                 root = _yaml(layout).load(normal)
@@ -155,12 +146,12 @@ class YamlDocument:
             if written == normal:
                 return cls(root, display, layout, newline)
         number, line = _first_difference(normal, written)
-        raise ConfigError.one(
-            display, f"line {number}", f"writing the file back would change this line ({line.strip()!r}): "
-            "use 2-space indentation and plain YAML layout there, or make the change by hand",
-        )  # fmt: skip
+        why = f"the editor would rewrite this line too ({line[:60]!r}): lay it out as `mlops` writes YAML"
+        fix = "(no trailing spaces, `{a: 1, b: 2}`), or edit by hand"
+        raise ConfigError.one(display, f"line {number}", f"{why} {fix}")
 
     def text(self) -> str:
+        """The file's text now, in its own layout and line endings."""
         written = _dump(self._layout, self._root)
         return written.replace("\n", "\r\n") if self._newline == "\r\n" else written
 
@@ -186,21 +177,17 @@ class YamlDocument:
         if not path:
             raise ValueError("set needs a non-empty path")
         if self._root is None:
-            self._root = _container(path[0], 0, flow)
+            self._root = _styled(CommentedSeq() if isinstance(path[0], int) else CommentedMap(), 0, flow)
         container = self._root
         for depth in range(1, len(path)):
             key, following = path[depth - 1], path[depth]
             child = _child(container, key)
             replaceable = depth == 2 and path[0] == "config" and not isinstance(child, Mapping | list)
             if child is _MISSING or child is None or replaceable:
-                child = _container(following, depth, flow)
+                child = _styled(CommentedSeq() if isinstance(following, int) else CommentedMap(), depth, flow)
                 self._put(container, key, child, path[:depth])
             elif not isinstance(child, Mapping if isinstance(following, str) else list):
-                kind = "mapping" if isinstance(following, str) else "list"
-                raise ConfigError.one(
-                    self.display, path_text(path[:depth]), f"holds {_kind(child)}, not a {kind}: "
-                    f"remove it first to set {path_text(path)}",
-                )  # fmt: skip
+                raise self._mismatch(path[: depth + 1], child)
             container = child
         self._put(container, path[-1], _node(value, len(path), flow), path, position)
 
@@ -215,11 +202,11 @@ class YamlDocument:
         container, key = chain[-1], path[-1]
         if _child(container, key) is _MISSING:
             return False
-        keys = _keys(container)
-        at = keys.index(key)
+        at = _keys(container).index(key)
         lines = _pre_lines(container, key) + _take_following(container, key)
         del container[key]
-        container.ca.items.pop(key, None)  # ruamel keeps a deleted key's comments otherwise
+        if isinstance(container, CommentedMap):
+            container.ca.items.pop(key, None)  # ruamel keeps a deleted key's comments otherwise
         if not container:
             container.fa.set_flow_style()  # written `{}` or `[]` (see _styled)
         if not lines:
@@ -249,41 +236,39 @@ class YamlDocument:
             _put_following(container, key, lines)
             return
         if isinstance(container, CommentedSeq) and isinstance(key, int):
-            if not 0 <= key <= len(container):
-                raise ConfigError.one(
-                    self.display, path_text(path), f"index out of range: the list has {len(container)} "
-                    f"entries (use {len(container)} to append)",
-                )  # fmt: skip
-            at = min(key, len(container) - 1)
-            lines = _take_following(container, at) if len(container) else ""
-            if key == len(container):
+            size = len(container)
+            if not 0 <= key <= size:
+                fix = f"the list has {size} entries (index {size} appends)"
+                raise ConfigError.one(self.display, _path_text(path), f"index out of range: {fix}")
+            lines = _take_following(container, min(key, size - 1)) if size else ""
+            if key == size:
                 container.append(node)
             else:
                 container[key] = node
-            _put_following(container, len(container) - 1 if key == len(container) else key, lines)
+            _put_following(container, key, lines)
             return
-        kind = "a mapping key" if isinstance(key, str) else "a list index"
-        raise ConfigError.one(
-            self.display, path_text(path), f"{kind} into {_kind(container)}: check the path against the file"
-        )
+        raise self._mismatch(path, container)
+
+    def _mismatch(self, path: KeyPath, found: Any) -> ConfigError:
+        """`path` leads through `found`, which is not the mapping or list the path needs there."""
+        kind, where = "mapping" if isinstance(path[-1], str) else "list", _path_text(path[:-1])
+        what = repr(_plain(found))
+        if isinstance(found, Mapping | list):
+            what = "a mapping" if isinstance(found, Mapping) else "a list"
+        why = f"{where} holds {what}, not a {kind}: remove {where} first, or fix the path"
+        return ConfigError.one(self.display, _path_text(path), why)
 
 
-# --------------------------------------------------------------------------- nodes
-
-
-def _layouts(text: str) -> list[Layout]:
-    """The house layout, then the layout the text itself appears to use."""
+def _layouts(text: str) -> Iterator[Layout]:
+    """The house layout, then (only if needed: guessing parses the text again) the layout the
+    text itself appears to use."""
     from ruamel.yaml.util import load_yaml_guess_indent
 
-    layouts = [HOUSE_LAYOUT]
-    try:
+    yield HOUSE_LAYOUT
+    with contextlib.suppress(YAMLError):
         _, indent, offset = load_yaml_guess_indent(text)
-    except YAMLError:
-        return layouts
-    if indent is not None:
-        offset = offset or 0
-        layouts += [g for g in ((2, indent, offset), (indent, indent, offset)) if g not in layouts]
-    return layouts
+        if indent is not None:
+            yield from (g for g in [(2, indent, offset or 0), (indent, indent, offset or 0)] if g != HOUSE_LAYOUT)
 
 
 def _first_difference(text: str, other: str) -> tuple[int, str]:
@@ -304,17 +289,8 @@ def _keys(container: Any) -> list[Key]:
     return list(container) if isinstance(container, Mapping) else list(range(len(container)))
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"the value {_plain(value)!r}"
-
-
-def _container(key: Key, depth: int, flow: int | None) -> Any:
-    """An intermediate collection for `set` (filled right after, so styled by depth alone)."""
-    node = CommentedSeq() if isinstance(key, int) else CommentedMap()
+def _styled(node: Any, depth: int, flow: int | None) -> Any:
+    """`node` in flow style from depth `flow` on (see `YamlDocument.set`), block style above."""
     if flow is not None and depth >= flow:
         node.fa.set_flow_style()
     else:
@@ -322,24 +298,17 @@ def _container(key: Key, depth: int, flow: int | None) -> Any:
     return node
 
 
-def _styled(node: Any, depth: int, flow: int | None) -> Any:
-    # An empty collection is written `{}` or `[]` whatever its style; marking it flow keeps
-    # ruamel from placing a comment that follows it before the brackets.
-    if (flow is not None and depth >= flow) or not node:
-        node.fa.set_flow_style()
-    else:
-        node.fa.set_block_style()
-    return node
-
-
 def _node(value: Any, depth: int, flow: int | None) -> Any:
-    """Plain data as round-trip nodes, styled by depth (see `YamlDocument.set`)."""
+    """Plain data as round-trip nodes, styled by depth. An empty collection is written `{}` or
+    `[]` whatever its style; marking it flow keeps ruamel from writing a comment that follows it
+    before the brackets."""
     if isinstance(value, Mapping):
         node = CommentedMap((str(k), _node(v, depth + 1, flow)) for k, v in value.items())
-        return _styled(node, depth, flow)
-    if isinstance(value, list | tuple):
-        return _styled(CommentedSeq(_node(v, depth + 1, flow) for v in value), depth, flow)
-    return value
+    elif isinstance(value, list | tuple):
+        node = CommentedSeq(_node(v, depth + 1, flow) for v in value)
+    else:
+        return value
+    return _styled(node, depth, flow if node else depth)
 
 
 def _plain(node: Any) -> Any:
@@ -348,19 +317,15 @@ def _plain(node: Any) -> Any:
         return {str(k): _plain(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_plain(v) for v in node]
-    if isinstance(node, bool) or node is None:
-        return None if node is None else bool(node)
-    if isinstance(node, str):
-        return str(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, datetime.datetime):  # ISO text, as parse_yaml gives it
+    if isinstance(node, datetime.date):  # ISO text, as parse_yaml gives it
         text = node.isoformat()
-        return text.removesuffix("+00:00") + "Z" if node.tzinfo is not None and text.endswith("+00:00") else text
-    if isinstance(node, datetime.date):
-        return node.isoformat()
+        utc = isinstance(node, datetime.datetime) and node.tzinfo is not None and text.endswith("+00:00")
+        return text.removesuffix("+00:00") + "Z" if utc else text
+    if isinstance(node, bool | ScalarBoolean):  # ScalarBoolean (an anchored boolean) is an int
+        return bool(node)
+    for kind in (str, int, float):  # ruamel's subclasses (ScalarInt, ScalarFloat, ...) as plain values
+        if isinstance(node, kind):
+            return kind(node)
     return node
 
 
@@ -378,10 +343,8 @@ def _slot(container: Any) -> int:
 
 def _text(token: CommentToken) -> str:
     """A full-line comment token as text whose lines carry their own indentation."""
-    value = token.value
-    if value.startswith("\n") or token.start_mark is None:
-        return value
-    return " " * token.start_mark.column + value
+    own_line = token.value.startswith("\n") or token.start_mark is None
+    return ("" if own_line else " " * token.start_mark.column) + token.value
 
 
 def _token(lines: str) -> CommentToken:
@@ -401,9 +364,7 @@ def _take_following(container: Any, key: Key) -> str:
         return lines
     entry = container.ca.items.get(key)
     token = entry[_slot(container)] if entry else None
-    if token is None:
-        return ""
-    own, newline, lines = token.value.partition("\n")
+    own, newline, lines = token.value.partition("\n") if token is not None else ("", "", "")
     if not lines:
         return ""
     if own:
@@ -415,7 +376,7 @@ def _take_following(container: Any, key: Key) -> str:
 
 def _pre_lines(container: Any, key: Key) -> str:
     """The comment lines ruamel keeps *before* entry `key` (after a flow value above it)."""
-    entry = container.ca.items.get(key) if isinstance(container, CommentedMap | CommentedSeq) else None
+    entry = container.ca.items.get(key)
     return "".join(_text(t) for t in entry[1] or []) if entry and len(entry) > 1 else ""
 
 

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops.cli import app
-from spec.environment import load_catalogue, load_environment
+from spec.environment import load_environment
+from spec.project import load_catalogue
 
 from .conftest import Runner, load_yaml, stack_config
 
