@@ -10,7 +10,6 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -121,7 +120,7 @@ def remove_leftovers(out: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def write_plan(env: Environment, out: Path, writer: Callable[..., int] = write_files) -> PlanResult:
+def write_plan(env: Environment, out: Path) -> PlanResult:
     """Write the plan into a fresh directory next to `out`, then swap it in: a failed or
     interrupted plan never leaves a half-written directory behind, and an earlier plan stays
     whole until the new one is complete."""
@@ -142,7 +141,7 @@ def write_plan(env: Environment, out: Path, writer: Callable[..., int] = write_f
     try:
         for group in groups:
             (staging / group).mkdir()
-        _write_all(staging, entries, writer)
+        _write_all(staging, entries)
         (staging / MARKER).write_text(f"stack: {env.name}\nobjects: {len(entries)}\n", encoding="utf-8")
         old = _swap_in(staging, out)
     except BaseException as exc:
@@ -156,16 +155,16 @@ def write_plan(env: Environment, out: Path, writer: Callable[..., int] = write_f
     return PlanResult(out, objects, [out / relative for relative, _ in entries], groups)
 
 
-def _write_all(staging: Path, entries: list[tuple[str, dict[str, Any]]], writer: Callable[..., int]) -> None:
+def _write_all(staging: Path, entries: list[tuple[str, dict[str, Any]]]) -> None:
     """Render and create the files, split across the cores when there are many: rendering YAML
     is pure Python and creating thousands of small files is system-call bound."""
     workers = min(os.cpu_count() or 1, 4)
     if len(entries) < _PARALLEL_FROM or workers < 2:
-        writer(str(staging), entries)
+        write_files(str(staging), entries)
         return
     chunks = [entries[i::workers] for i in range(workers)]
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        for done in [pool.submit(writer, str(staging), chunk) for chunk in chunks]:
+        for done in [pool.submit(write_files, str(staging), chunk) for chunk in chunks]:
             done.result()
 
 

@@ -2,10 +2,11 @@
 promotion log) without trusting them: every problem is one line naming the file, never a
 traceback, a hang or a crash.
 
-A file is refused when it is unreadable, larger than MAX_BYTES, not UTF-8, not valid YAML (or
-JSON), nested deeper than MAX_DEPTH, or when its anchors and aliases would expand to more than
-MAX_NODES values (a "billion laughs" file is a few hundred bytes). libyaml's composer recurses
-once per nesting level in C, so depth is bounded from the text before the document is composed.
+A file is refused when it is unreadable (a directory, a named pipe nobody writes to), larger than
+MAX_BYTES, not UTF-8, not valid YAML (or JSON), nested deeper than MAX_DEPTH, or when its anchors
+and aliases would expand to more than MAX_NODES values (a "billion laughs" file is a few hundred
+bytes). libyaml's composer recurses once per nesting level in C, so depth is bounded from the text
+before the document is composed.
 
 YAML is read as YAML 1.2 (ruamel.yaml), as the Pulumi CLI reads stack files: `no` is a string,
 not false. Timestamps are returned as ISO text, so parsed data is plain JSON-like data.
@@ -18,6 +19,7 @@ import json
 import marshal
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -35,12 +37,20 @@ _INDENT = re.compile(r"^[ \t]*", re.MULTILINE)
 def read_text(path: Path, display: str, limit: int = MAX_BYTES) -> str:
     """The UTF-8 text of a file, or one line saying why it cannot be used."""
     try:
-        size = path.stat().st_size
-        if size > limit:
-            raise ConfigError.one(
-                display, "", f"is {size:,} bytes, over the {limit:,}-byte limit: is this the right file?"
-            )
-        with open(path, "rb") as handle:
+        # Non-blocking open: a named pipe nobody writes to would otherwise block open() for
+        # ever. A pipe that is being written (`--outputs-file <(pulumi stack output --json)`) is
+        # still read to its end: reads block again once it is open.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as handle:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError
+            regular = stat.S_ISREG(info.st_mode)
+            if regular and info.st_size > limit:
+                raise ConfigError.one(
+                    display, "", f"is {info.st_size:,} bytes, over the {limit:,}-byte limit: is this the right file?"
+                )
+            os.set_blocking(fd, True)
             data = handle.read(limit + 1)
     except FileNotFoundError:
         raise ConfigError.one(display, "", "file not found") from None
@@ -48,6 +58,8 @@ def read_text(path: Path, display: str, limit: int = MAX_BYTES) -> str:
         raise ConfigError.one(display, "", "is a directory, not a file") from None
     except OSError as exc:
         raise ConfigError.one(display, "", f"cannot read it ({exc.strerror or exc}): check its permissions") from None
+    if not regular and not data:
+        raise ConfigError.one(display, "", "is not a regular file and nothing was written to it: give a file")
     if len(data) > limit:
         raise ConfigError.one(display, "", f"is over the {limit:,}-byte limit: is this the right file?")
     try:

@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 from mlops.cli import app
 from spec.environment import load_environment
-from spec.errors import ConfigError
-from spec.errors import ProgramError
+from spec.errors import ConfigError, ProgramError
 
 from .conftest import Runner, edit_stack, edit_yaml
 

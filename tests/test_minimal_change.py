@@ -7,9 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .program_run import ProgramRun
-
 from .conftest import Runner, edit_stack
+from .program_run import ProgramRun
 
 
 def snapshot(run: ProgramRun) -> dict[str, tuple[dict[str, Any], str, bool]]:

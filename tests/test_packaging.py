@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import infra
-from spec.project import find_project_root
 from spec.errors import ConfigError
+from spec.project import find_project_root
 
 from .conftest import REPO, Runner, edit_yaml, load_yaml
 

@@ -3,10 +3,8 @@ the project, and the properties promotion must keep."""
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
-import marshal
 import os
 import shutil
 import subprocess
@@ -337,16 +335,15 @@ class TestPlanDirectory:
     def test_failed_writer_is_one_line_and_keeps_the_old_plan(
         self, project: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        broken = tmp_path / "broken_writer.py"
-        broken.write_text(
-            "import sys\nsys.stdin.buffer.read(100)\n"
-            "print('x.yaml: No space left on device', file=sys.stderr)\nsys.exit(1)\n"
-        )
+        def full_disk(root: str, entries: list) -> int:
+            raise OSError(28, "No space left on device", str(Path(root) / entries[0][0]))
+
         out = tmp_path / "plan"
         output = self.fails_over_a_plan(
-            cli, out, "integration", lambda: monkeypatch.setattr("mlops.plan.WRITER", broken)
+            cli, out, "integration", lambda: monkeypatch.setattr("mlops.plan.write_files", full_disk)
         )
-        assert output == f"--out: {out}: cannot write the plan: x.yaml: No space left on device"
+        assert output.startswith(f"--out: {out}: cannot write the plan: ")
+        assert output.endswith(".yaml: No space left on device")
 
     def test_failed_swap_puts_the_old_plan_back(
         self, project: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -365,78 +362,41 @@ class TestPlanDirectory:
         assert output == f"--out: {out}: cannot write the plan: No space left on device"
 
 
-class TestPlanProgress:
-    def test_progress_counts_every_registered_resource(self, project: Path, tmp_path: Path) -> None:
-        from mlops.plan import write_plan
+class TestPlanFiles:
+    """The plan's file writer: YAML a parser reads back as the same data, every file new, and the
+    same plan whether one process or several write it."""
 
-        seen: list[int] = []
-        result = write_plan(project, "integration", tmp_path / "plan", progress=seen.append)
-        assert seen == list(range(1, len(result.run.resources) + 1))
+    def test_writes_documents_that_read_back_equal(self, tmp_path: Path) -> None:
+        from mlops.plan_files import write_files
 
-    def test_spinner_text_and_no_spinner_off_a_terminal(self, capsys: pytest.CaptureFixture[str]) -> None:
-        from mlops.cli import PlanProgress
-
-        progress = PlanProgress("uat")
-        progress.update(1234)
-        assert progress.__rich__() == "Running the uat program offline: 1,234 resources registered"
-        with progress.shown(terminal=False):
-            pass
-        assert capsys.readouterr() == ("", "")
-        with progress.shown(terminal=True):
-            pass
-        assert "1,234 resources registered" in capsys.readouterr().err
-
-
-class TestPlanWriter:
-    def frames(self, *items: tuple[str, object]) -> io.BytesIO:
-        data = b""
-        for relative, document in items:
-            frame = marshal.dumps((relative, document))
-            data += b"%d\n" % len(frame) + frame
-        return io.BytesIO(data)
-
-    def test_writes_rendered_documents(self, tmp_path: Path) -> None:
-        body = {"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"on": "yes", "n": "1"}}
-        plan_writer = pytest.importorskip("mlops.plan_writer")  # infra.plan_writer is gone; skip until it lands
-        assert plan_writer.write_frames(str(tmp_path), self.frames(("g/configmap-a.yaml", body))) == 1
+        body = {"kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"on": "yes", "n": "1", "t": "2026-01-01"}}
+        (tmp_path / "g").mkdir()
+        assert write_files(str(tmp_path), [("g/configmap-a.yaml", body)]) == 1
         assert load_yaml(tmp_path / "g" / "configmap-a.yaml") == body
 
-    @pytest.mark.parametrize("relative", ["../escape.yaml", "/abs.yaml", "g/../../x.yaml"])
-    def test_rejects_paths_outside_the_plan(self, tmp_path: Path, relative: str) -> None:
-        plan_writer = pytest.importorskip("mlops.plan_writer")  # infra.plan_writer is gone; skip until it lands
-        with pytest.raises(ValueError, match="not a path inside the plan"):
-            plan_writer.write_frames(str(tmp_path / "plan"), self.frames((relative, {})))
-        assert list(tmp_path.iterdir()) == []
+    def test_never_overwrites(self, tmp_path: Path) -> None:
+        from mlops.plan_files import write_files
 
-    def test_never_overwrites_and_stops_on_truncated_input(self, tmp_path: Path) -> None:
-        plan_writer = pytest.importorskip("mlops.plan_writer")  # infra.plan_writer is gone; skip until it lands
-        stream = self.frames(("g/a.yaml", {"a": 1}), ("g/a.yaml", {"a": 2}))
+        (tmp_path / "g").mkdir()
+        write_files(str(tmp_path), [("g/a.yaml", {"a": 1})])
         with pytest.raises(FileExistsError):
-            plan_writer.write_frames(str(tmp_path), stream)
+            write_files(str(tmp_path), [("g/a.yaml", {"a": 2})])
         assert load_yaml(tmp_path / "g" / "a.yaml") == {"a": 1}
-        truncated = io.BytesIO(self.frames(("g/b.yaml", {"b": 1})).getvalue()[:-3])
-        with pytest.raises(ValueError, match="ended inside a file"):
-            plan_writer.write_frames(str(tmp_path), truncated)
-        assert not (tmp_path / "g" / "b.yaml").exists()
 
-    def test_garbage_left_to_exit_restores_the_collector(self) -> None:
-        import gc
+    def test_worker_processes_write_the_same_plan(
+        self, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from mlops import plan
+        from spec.environment import load_environment
 
-        from infra.offline import garbage_left_to_exit
-
-        assert gc.isenabled()
-        frozen = gc.get_freeze_count()
-        try:
-            with garbage_left_to_exit():
-                assert not gc.isenabled()
-                junk = [[] for _ in range(1000)]
-                for item in junk:
-                    item.append(item)  # cycles, left for the process's end
-                del junk
-            assert gc.isenabled()
-            assert gc.get_freeze_count() >= frozen + 1000
-        finally:
-            gc.unfreeze()
+        env = load_environment(project, "production")
+        serial = plan.write_plan(env, tmp_path / "serial")
+        monkeypatch.setattr(plan, "_PARALLEL_FROM", 1)
+        parallel = plan.write_plan(env, tmp_path / "parallel")
+        assert len(serial.files) == len(parallel.files) > 10
+        for a, b in zip(serial.files, parallel.files, strict=True):
+            assert a.relative_to(tmp_path / "serial") == b.relative_to(tmp_path / "parallel")
+            assert a.read_bytes() == b.read_bytes()
 
 
 class TestErrors:

@@ -8,9 +8,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from .program_run import ProgramRun
-
 from .conftest import COMMITTED_STACKS, K8S_VERSION, REPO, load_yaml, stack_config
+from .program_run import ProgramRun
 
 # DESIGN.md's table, written out independently of spec.worker_types.
 MACHINE_TYPES = {

@@ -25,6 +25,14 @@ def validate(
     from spec.project import find_project_root, list_stacks
 
     failed = False
+    printed: set[str] = set()
+
+    def report(problem: object) -> None:
+        # A problem of a shared file (the catalogue, Pulumi.yaml) is found once per stack.
+        if str(problem) not in printed:
+            printed.add(str(problem))
+            typer.echo(str(problem), err=True)
+
     try:
         root = find_project_root(Path.cwd())
         known = list_stacks(root)
@@ -41,10 +49,10 @@ def validate(
             except ConfigError as exc:
                 failed = True
                 for problem in exc.problems:
-                    typer.echo(str(problem), err=True)
+                    report(problem)
         for problem in chain_problems(root, envs):
             failed = True
-            typer.echo(str(problem), err=True)
+            report(problem)
             envs.pop(problem.file[len("Pulumi.") : -len(".yaml")], None)
         for name, env in envs.items():
             typer.echo(f"ok: {name} ({len(env.components)} components, namespace {env.namespace})")
