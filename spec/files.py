@@ -286,36 +286,3 @@ def _python_tag() -> str:
     import sys
 
     return f"{sys.implementation.cache_tag}-{marshal.version}"
-
-
-# --------------------------------------------------------------------------- writing plain data
-
-_DUMPER: Any = None
-
-
-def dump_yaml(data: Any, sort_keys: bool = False) -> str:
-    """Block YAML text for plain data (manifests, config held in ConfigMaps), through
-    ruamel.yaml's libyaml emitter: keys in the data's order, or sorted (equal data, equal text).
-    Editing a file in place (comments and layout kept) is `mlops.yamledit`'s job."""
-    import io
-
-    global _DUMPER
-    if _DUMPER is None:
-        from ruamel.yaml import YAML
-
-        _DUMPER = YAML(typ="safe")
-        _DUMPER.default_flow_style = False
-        _DUMPER.allow_unicode = True
-        _DUMPER.width = 4096
-        _DUMPER.representer.sort_base_mapping_type_on_output = False
-    buffer = io.StringIO()
-    _DUMPER.dump(_sorted(data) if sort_keys else data, buffer)
-    return buffer.getvalue()
-
-
-def _sorted(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value, key=str)}
-    if isinstance(value, list):
-        return [_sorted(v) for v in value]
-    return value
