@@ -74,27 +74,28 @@ def resource_changes(before: Environment, after: Environment) -> list[ResourceCh
     declare the same objects in both (the minimal-change property the tests hold the program to)."""
     from components.render import component_manifests
 
-    def rendered(env: Environment, names: set[str]) -> dict[str, dict[str, Any]]:
-        return {k: m for c in env.components if c.name in names for k, m in component_manifests(env, c).items()}
-
     def key(c: ResolvedComponent) -> tuple[Any, ...]:
         return (c.version.id, tuple(sorted((k, s.value) for k, s in c.settings.items())))
 
     old, new = before.by_name, after.by_name
     touched = {n for n in old.keys() | new.keys() if n not in old or n not in new or key(old[n]) != key(new[n])}
-    a, b = rendered(before, touched), rendered(after, touched)
     changes = []
-    for name in sorted(a.keys() | b.keys()):
-        manifest = b.get(name) or a[name]
-        kind, obj = manifest["kind"], manifest["metadata"]["name"]
-        if name not in a:
-            changes.append(ResourceChange(name, kind, obj, "added"))
-        elif name not in b:
-            changes.append(ResourceChange(name, kind, obj, "removed"))
-        else:
-            paths = field_paths(a[name], b[name])
-            if paths:
-                # A new object name means Pulumi replaces the object (the versioned app config).
-                status: Status = "replaced" if "metadata.name" in paths else "changed"
-                changes.append(ResourceChange(name, kind, obj, status, paths))
-    return changes
+    # One component at a time: its objects are compared and dropped while still young, so a
+    # thousand components never pile up as garbage for the cyclic collector to walk.
+    for component in touched:
+        a = component_manifests(before, old[component]) if component in old else {}
+        b = component_manifests(after, new[component]) if component in new else {}
+        for name in a.keys() | b.keys():
+            manifest = b.get(name) or a[name]
+            kind, obj = manifest["kind"], manifest["metadata"]["name"]
+            if name not in a:
+                changes.append(ResourceChange(name, kind, obj, "added"))
+            elif name not in b:
+                changes.append(ResourceChange(name, kind, obj, "removed"))
+            else:
+                paths = field_paths(a[name], b[name])
+                if paths:
+                    # A new object name means Pulumi replaces the object (the versioned app config).
+                    status: Status = "replaced" if "metadata.name" in paths else "changed"
+                    changes.append(ResourceChange(name, kind, obj, status, paths))
+    return sorted(changes, key=lambda change: change.name)
