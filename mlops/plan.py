@@ -6,13 +6,14 @@ A test holds it to what the program declares under Pulumi's mocks, for every com
 
 from __future__ import annotations
 
+import marshal
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -155,17 +156,44 @@ def write_plan(env: Environment, out: Path) -> PlanResult:
     return PlanResult(out, objects, [out / relative for relative, _ in entries], groups)
 
 
+class _WorkerFailed(Exception):
+    pass
+
+
 def _write_all(staging: Path, entries: list[tuple[str, dict[str, Any]]]) -> None:
-    """Render and create the files, split across the cores when there are many: rendering YAML
-    is pure Python and creating thousands of small files is system-call bound."""
-    workers = min(os.cpu_count() or 1, 4)
-    if len(entries) < _PARALLEL_FROM or workers < 2:
+    """Render and create the files, split with worker processes when there are many: rendering
+    YAML is pure Python (one core) and creating thousands of small files is system-call bound."""
+    cores = min(os.cpu_count() or 1, 4)
+    if len(entries) < _PARALLEL_FROM or cores < 2:
         write_files(str(staging), entries)
         return
-    chunks = [entries[i::workers] for i in range(workers)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        for done in [pool.submit(write_files, str(staging), chunk) for chunk in chunks]:
-            done.result()
+    chunks = [entries[i::cores] for i in range(cores)]
+    workers = []
+    try:
+        for chunk in chunks[1:]:
+            worker = subprocess.Popen(
+                [sys.executable, "-I", "-m", "mlops.plan_files", str(staging)],
+                stdin=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            workers.append(worker)
+            assert worker.stdin is not None and worker.stderr is not None
+            worker.stdin.write(marshal.dumps(chunk))
+            worker.stdin.close()
+        write_files(str(staging), chunks[0])
+        for worker in workers:
+            message = worker.stderr.read().decode("utf-8", "replace").strip()  # type: ignore[union-attr]
+            if worker.wait() != 0:
+                raise _WorkerFailed(
+                    message.splitlines()[-1] if message else f"a plan writer exited with {worker.returncode}"
+                )
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+            if worker.stderr is not None:
+                worker.stderr.close()
 
 
 def _swap_in(staging: Path, out: Path) -> Path | None:

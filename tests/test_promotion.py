@@ -19,6 +19,7 @@ from mlops import stackfile
 from mlops.cli import app
 from mlops.history import LOG_FILE
 from spec.environment import load_environment
+from spec.files import parse_yaml
 
 from .conftest import K8S_VERSION, edit_stack, load_yaml, stack_config
 
@@ -552,3 +553,13 @@ def test_a_pulumi_cli_failure_is_one_line_not_a_traceback(project: Path, cli, mo
     assert result.exit_code == 2
     assert result.output.strip() == "pulumi: error: no stack named 'integration' found"
     assert (project / "Pulumi.uat.yaml").read_bytes() == before
+
+
+def test_plan_files_never_hold_anchors_or_aliases(tmp_path: Path) -> None:
+    """One dict used in two places of a manifest is written out twice, never `&id001`/`*id001`."""
+    from mlops.plan_files import dump_yaml
+
+    shared = {"matchLabels": {"app": "x"}}
+    text = dump_yaml({"spec": {"selector": shared, "template": {"selector": shared}}})
+    assert "&" not in text and "*" not in text
+    assert parse_yaml(text, "x.yaml") == {"spec": {"selector": shared, "template": {"selector": shared}}}
