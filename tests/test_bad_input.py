@@ -419,6 +419,22 @@ class TestThroughTheProgram:
             "allowed keys: name, type, version, settings"
         )
 
+    def test_a_value_that_is_not_structured_stops_the_program(self, project: Path, offline_engine: Runner) -> None:
+        """Config is read with `pulumi.Config.get_object`: a plain string where a mapping belongs
+        is one line, never a guess."""
+        with pytest.raises(ProgramError) as caught:
+            offline_engine(project, "uat", {"mlops:cluster": "ml-platform"})
+        assert str(caught.value) == (
+            "Pulumi.uat.yaml: mlops:cluster: is not structured data: write it as a YAML mapping"
+        )
+
+    def test_a_string_of_json_is_not_parsed_as_an_object(self, project: Path, offline_engine: Runner) -> None:
+        """The environment config arrives as the CLI hands it; a string value that looks like JSON
+        stays a string inside it."""
+        run = offline_engine(project, "uat", {"mlops:environment_config": {"banner": '{"a": 1}'}})
+        (config,) = [r for r in run.kubernetes_objects() if r.name == "uat-environment-config"]
+        assert '"banner": "{\\"a\\": 1}"' in config.inputs["data"]["environment_config.yaml"]
+
     def test_production_rule_stops_the_program(self, project: Path, offline_engine: Runner) -> None:
         edit_stack(project, "production", pin("sentiment_analysis", settings={"replicas": 1}))
         with pytest.raises(ProgramError, match=r"^Pulumi\.production\.yaml: .*needs replicas >= 2"):
