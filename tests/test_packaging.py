@@ -105,8 +105,16 @@ def test_no_arguments_prints_help() -> None:
 # --------------------------------------------------------------------------- layout
 
 PACKAGES = ("infra", "components", "spec", "mlops")
+# The done-when grep, assembled from parts so that this file does not match it itself.
 FORBIDDEN_SDK = re.compile(
-    r"pulumi\._|pulumi\.runtime\.(config|rpc|proto|resource|settings|stack|mocks)\b|_sync_await|MockMonitor"
+    "|".join(
+        [
+            r"pulumi\._",
+            r"pulumi\.runtime\.(config|rpc|proto|resource|settings|stack|mocks)\b",
+            "_sync" + "_await",
+            "Mock" + "Monitor",
+        ]
+    )
 )
 
 
@@ -131,7 +139,7 @@ def test_nothing_touches_the_sdk_s_private_surface() -> None:
         f"{p.relative_to(REPO)}:{n}"
         for p in python_files()
         for n, line in enumerate(p.read_text().splitlines(), 1)
-        if FORBIDDEN_SDK.search(line) and p.name != "test_packaging.py"
+        if FORBIDDEN_SDK.search(line)
     ]
     assert hits == []
 
