@@ -52,20 +52,28 @@ def pin_changes(before: Environment, after: Environment) -> list[PinChange]:
 
 
 def field_paths(a: Any, b: Any, path: str = "") -> list[str]:
-    if a == b:  # equal subtrees (most of them) are skipped at C speed
-        return []
+    """The paths of the fields that differ between two manifests, in `b`'s field order (then
+    fields only `a` has). Equal subtrees, most of them, are skipped at C speed before any call."""
+    return [] if a == b else _differing(a, b, path)
+
+
+def _differing(a: Any, b: Any, path: str) -> list[str]:
+    """field_paths of two values known to differ."""
+    paths: list[str] = []
     if isinstance(a, dict) and isinstance(b, dict):
-        paths: list[str] = []
-        for key in sorted(set(a) | set(b), key=str):
-            sub = f"{path}.{key}" if path else str(key)
-            if key not in a or key not in b:
-                paths.append(sub)
-            else:
-                paths.extend(field_paths(a[key], b[key], sub))
+        for key, value in b.items():
+            if key not in a:
+                paths.append(f"{path}.{key}" if path else str(key))
+            elif a[key] != value:
+                paths.extend(_differing(a[key], value, f"{path}.{key}" if path else str(key)))
+        paths.extend(f"{path}.{key}" if path else str(key) for key in a if key not in b)
         return paths
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [p for i, (x, y) in enumerate(zip(a, b, strict=True)) for p in field_paths(x, y, f"{path}[{i}]")]
-    return [] if a == b else [path]
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            if x != y:
+                paths.extend(_differing(x, y, f"{path}[{i}]"))
+        return paths
+    return [path]
 
 
 def resource_changes(before: Environment, after: Environment) -> list[ResourceChange]:

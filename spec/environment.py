@@ -9,6 +9,7 @@ line naming the file, the key and the fix.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -57,11 +58,18 @@ class ResolvedSetting:
 
 def resolve_settings(project: Settings, environment: Settings, component: Settings) -> dict[str, ResolvedSetting]:
     """Layer the settings: built-in < project < environment < component; the most specific wins."""
+    levels = (project.explicit(), environment.explicit(), component.explicit())
+    return dict(_layered(tuple(tuple(level.items()) for level in levels)))
+
+
+@functools.lru_cache(maxsize=256)
+def _layered(levels: tuple[tuple[tuple[str, Any], ...], ...]) -> tuple[tuple[str, ResolvedSetting], ...]:
+    # Components mostly share their levels: one resolution per distinct combination.
     resolved = {key: ResolvedSetting(value, "built-in") for key, value in BUILT_IN.items()}
-    for level, settings in (("project", project), ("environment", environment), ("component", component)):
-        for key, value in settings.explicit().items():
-            resolved[key] = ResolvedSetting(value, level)
-    return resolved
+    for source, level in zip(("project", "environment", "component"), levels, strict=True):
+        for key, value in level:
+            resolved[key] = ResolvedSetting(value, source)  # type: ignore[arg-type]
+    return tuple(resolved.items())
 
 
 @dataclass(frozen=True)

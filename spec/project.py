@@ -7,6 +7,7 @@ never reads a stack file (the Pulumi CLI hands it its config). The tooling reads
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,9 @@ def load_catalogue(root: Path, cache: files.ParseCache | None = None) -> dict[st
     """The validated catalogue, read once per process while its files are unchanged. With a
     `cache` (the tooling's), files unchanged since an earlier command are not parsed again."""
     directory = root / CATALOGUE_DIR
-    paths = sorted(directory.glob("*.y*ml")) if directory.is_dir() else []
+    # Sorted as text (comparing Path objects costs as much as reading the cache at this size).
+    names = sorted(n for n in os.listdir(directory) if n.endswith((".yaml", ".yml"))) if directory.is_dir() else []
+    paths = [directory / n for n in names]
     signature = tuple((p.name, *_mtime_size(p)) for p in paths)
     cached = _CATALOGUES.get(directory.resolve())
     if cached and cached[0] == signature:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -20,6 +21,7 @@ _SUFFIXES = {
 _QUANTITY = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]+)?)(?P<suffix>m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_quantity(text: str | int | float) -> Decimal:
     """The quantity in base units (cores for cpu, bytes for memory). Raises ValueError."""
     match = _QUANTITY.match(str(text).strip())

@@ -47,7 +47,8 @@ class Settings(Strict):
     low_latency_mode: Annotated[bool, Field(strict=True)] | None = None
 
     def explicit(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+        """The keys this level sets (the others inherit)."""
+        return {k: v for k in SETTING_KEYS if (v := getattr(self, k)) is not None}
 
 
 # --------------------------------------------------------------------------- stack file
