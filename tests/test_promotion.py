@@ -563,3 +563,17 @@ def test_plan_files_never_hold_anchors_or_aliases(tmp_path: Path) -> None:
     text = dump_yaml({"spec": {"selector": shared, "template": {"selector": shared}}})
     assert "&" not in text and "*" not in text
     assert parse_yaml(text, "x.yaml") == {"spec": {"selector": shared, "template": {"selector": shared}}}
+
+
+def test_a_long_table_is_plain_aligned_columns(project: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past RICH_ROWS rows a table is plain text: the same columns and values, aligned."""
+    monkeypatch.setattr("mlops.cli.common.RICH_ROWS", 1)
+    result = cli("status", "-s", "uat")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("component  "))
+    assert set(lines[header + 1]) <= {"-", " "}
+    rows = lines[header + 2 : header + 5]
+    assert [r.split()[0] for r in rows] == ["document_tagging", "nlp_document_classifier", "sentiment_analysis"]
+    column = lines[header].index("version")
+    assert all(r[column - 2 : column] == "  " and r[column].isdigit() for r in rows)  # aligned under its header
