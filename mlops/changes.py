@@ -3,6 +3,8 @@ change with them, down to the fields, rendered offline from the pure builders.""
 
 from __future__ import annotations
 
+import marshal
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -76,17 +78,31 @@ def _differing(a: Any, b: Any, path: str) -> list[str]:
     return [path]
 
 
+# From this many changed components on, the other half is worked out in a forked process.
+PARALLEL_FROM = 200
+
+
 def resource_changes(before: Environment, after: Environment) -> list[ResourceChange]:
     """Kubernetes objects added, removed or changed (with the changed fields) when the stack goes
     from `before` to `after`. Only components whose pin or settings differ are rendered: the others
     declare the same objects in both (the minimal-change property the tests hold the program to)."""
-    from components.render import component_manifests
 
     def key(c: ResolvedComponent) -> tuple[Any, ...]:
         return (c.version.id, tuple(sorted((k, s.value) for k, s in c.settings.items())))
 
     old, new = before.by_name, after.by_name
-    touched = {n for n in old.keys() | new.keys() if n not in old or n not in new or key(old[n]) != key(new[n])}
+    touched = sorted(n for n in old.keys() | new.keys() if n not in old or n not in new or key(old[n]) != key(new[n]))
+    if len(touched) < PARALLEL_FROM or not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+        changes = _changes(before, after, touched)
+    else:
+        changes = _changes_in_two(before, after, touched)
+    return sorted(changes, key=lambda change: change.name)
+
+
+def _changes(before: Environment, after: Environment, touched: list[str]) -> list[ResourceChange]:
+    from components.render import component_manifests
+
+    old, new = before.by_name, after.by_name
     changes = []
     # One component at a time: its objects are compared and dropped while still young, so a
     # thousand components never pile up as garbage for the cyclic collector to walk.
@@ -106,4 +122,33 @@ def resource_changes(before: Environment, after: Environment) -> list[ResourceCh
                     # A new object name means Pulumi replaces the object (the versioned app config).
                     status: Status = "replaced" if "metadata.name" in paths else "changed"
                     changes.append(ResourceChange(name, kind, obj, status, paths))
-    return sorted(changes, key=lambda change: change.name)
+    return changes
+
+
+def _changes_in_two(before: Environment, after: Environment, touched: list[str]) -> list[ResourceChange]:
+    """The same, with half of the components worked out by a forked copy of this process on
+    another core (rendering is pure Python). The child only computes and writes plain tuples to
+    a pipe; if it fails for any reason, this process works out its half itself."""
+    mine, theirs = touched[::2], touched[1::2]
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, hand over, leave without running any cleanup of the parent's
+        code = 1
+        try:
+            os.close(read_end)
+            data = marshal.dumps(
+                [(c.name, c.kind, c.object, c.status, c.fields) for c in _changes(before, after, theirs)]
+            )
+            with os.fdopen(write_end, "wb") as out:
+                out.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    changes = _changes(before, after, mine)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        return changes + _changes(before, after, theirs)
+    return changes + [ResourceChange(*fields) for fields in marshal.loads(data)]

@@ -577,3 +577,27 @@ def test_a_long_table_is_plain_aligned_columns(project: Path, cli, monkeypatch: 
     assert [r.split()[0] for r in rows] == ["document_tagging", "nlp_document_classifier", "sentiment_analysis"]
     column = lines[header].index("version")
     assert all(r[column - 2 : column] == "  " and r[column].isdigit() for r in rows)  # aligned under its header
+
+
+def test_changes_worked_out_in_two_processes_equal_one(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past PARALLEL_FROM changed components half of them are compared in a forked process; the
+    result is the same list, in the same order."""
+    from mlops import changes
+    from mlops.promotion import prepare_promotion
+
+    update = prepare_promotion(project, "integration", "uat")
+    serial = update.resources()
+    monkeypatch.setattr(changes, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(changes.os, "cpu_count", lambda: 2)
+    in_this_process: list[list[str]] = []
+    work = changes._changes
+
+    def recorded(before, after, touched):  # type: ignore[no-untyped-def]
+        in_this_process.append(list(touched))
+        return work(before, after, touched)
+
+    monkeypatch.setattr(changes, "_changes", recorded)
+    forked = update.resources()
+    assert serial and [c.__dict__ for c in forked] == [c.__dict__ for c in serial]
+    # This process did only its half (the forked one did the other, and did not fail).
+    assert in_this_process == [["document_tagging", "sentiment_analysis"]]
