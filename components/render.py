@@ -37,10 +37,6 @@ def node_selector(env: Environment, group_name: str | None) -> dict[str, str] | 
     return {WORKER_GROUP_LABEL: group_name}
 
 
-def environment_config_text(config: Any) -> str:
-    return manifests.to_config_text(config)
-
-
 # One hash per environment, however many components carry it (the environment is kept alive
 # with its hash, so its id is never reused while the entry exists).
 _HASHES: dict[int, tuple[Environment, str]] = {}

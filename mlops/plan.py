@@ -36,7 +36,6 @@ _PARALLEL_FROM = 400
 @dataclass
 class PlanResult:
     out: Path
-    objects: list[Declared]
     files: list[Path]
     groups: dict[str, Counter]
 
@@ -153,7 +152,7 @@ def write_plan(env: Environment, out: Path) -> PlanResult:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    return PlanResult(out, objects, [out / relative for relative, _ in entries], groups)
+    return PlanResult(out, [out / relative for relative, _ in entries], groups)
 
 
 class _WorkerFailed(Exception):

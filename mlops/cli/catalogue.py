@@ -12,7 +12,7 @@ from mlops.cli.common import (
     YesOpt,
     app,
     confirm,
-    console,
+    print_table,
     project_root,
     user_errors,
 )
@@ -32,15 +32,12 @@ def version_list(component: Annotated[str, typer.Argument(help="A catalogue comp
     from mlops import catalogue
 
     entry = catalogue.get(project_root(), component)
-    from rich.table import Table
-
-    table = Table(title=f"{entry.type} {entry.name} ({entry.image})", title_justify="left")
-    for column in ("default", "id", "label", "digest", "created"):
-        table.add_column(column)
     default = entry.find_version(entry.default_version)
-    for v in sorted(entry.versions, key=lambda v: v.id, reverse=True):
-        table.add_row("*" if v is default else "", str(v.id), v.label or "-", v.digest, v.created.isoformat())
-    console().print(table)
+    rows = [
+        ["*" if v is default else "", str(v.id), v.label or "-", v.digest, v.created.isoformat()]
+        for v in sorted(entry.versions, key=lambda v: v.id, reverse=True)
+    ]
+    print_table(f"{entry.type} {entry.name} ({entry.image})", ["default", "id", "label", "digest", "created"], rows)
 
 
 @version_app.command("add")

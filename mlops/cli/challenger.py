@@ -10,7 +10,7 @@ from mlops.cli.common import (
     YesOpt,
     app,
     confirm,
-    console,
+    print_table,
     project_root,
     user_errors,
 )
@@ -73,24 +73,14 @@ def challenger_list(
     if not found:
         typer.echo("No challengers.")
         return
-    from rich.table import Table
-
     now = datetime.now(UTC)
-    table = Table(title="Challengers", title_justify="left")
-    for column in ("name", "parent", "owner", "created", "drift", "age"):
-        table.add_column(column)
+    rows = []
     for c in found:
         age = c.age(now)
         days, hours = age.days, age.seconds // 3600
-        table.add_row(
-            c.name,
-            c.parent,
-            c.owner,
-            c.created.isoformat(),
-            f"{c.drift} pins",
-            f"{days}d {hours}h" if days else f"{hours}h {age.seconds // 60 % 60}m",
-        )
-    console().print(table)
+        shown = f"{days}d {hours}h" if days else f"{hours}h {age.seconds // 60 % 60}m"
+        rows.append([c.name, c.parent, c.owner, c.created.isoformat(), f"{c.drift} pins", shown])
+    print_table("Challengers", ["name", "parent", "owner", "created", "drift", "age"], rows)
 
 
 @challenger_app.command("destroy")

@@ -9,8 +9,8 @@ import typer
 from mlops.cli.common import (
     StackOpt,
     app,
-    console,
     fail,
+    print_table,
     project_root,
     user_errors,
 )
@@ -40,23 +40,18 @@ def settings_list(stack: StackOpt, component: ComponentOpt = None) -> None:
         from mlops.promotion import pinned
 
         pinned(env, component)
-    from rich.table import Table
-
     from spec.environment import resolve_settings
     from spec.schema import Settings
 
     chosen = [env.by_name[component]] if component else env.components
-    table = Table(title=f"Settings of {stack}" + (f" / {component}" if component else ""), title_justify="left")
-    for column in ("component", "key", "value", "level"):
-        table.add_column(column)
+    rows = []
     if not component:
         resolved = resolve_settings(env.project_settings, env.config.settings, Settings())
-        for key in SETTING_KEYS:
-            table.add_row("(environment)", key, _setting_text(resolved[key].value), resolved[key].source)
+        rows += [["(environment)", k, _setting_text(resolved[k].value), resolved[k].source] for k in SETTING_KEYS]
     for c in chosen:
-        for key in SETTING_KEYS:
-            table.add_row(c.name, key, _setting_text(c.settings[key].value), c.settings[key].source)
-    console().print(table)
+        rows += [[c.name, k, _setting_text(c.settings[k].value), c.settings[k].source] for k in SETTING_KEYS]
+    title = f"Settings of {stack}" + (f" / {component}" if component else "")
+    print_table(title, ["component", "key", "value", "level"], rows)
 
 
 def _setting_text(value) -> str:

@@ -10,7 +10,7 @@ import typer
 from mlops.cli.common import (
     StackOpt,
     app,
-    console,
+    print_table,
     project_root,
     user_errors,
 )
@@ -55,23 +55,21 @@ def smoke(
     if timeout <= 0:
         raise ConfigError.one("--timeout", "", f"{timeout} is not a positive number of seconds")
     results = smoke_checks.run(targets, api_key, timeout)
-    from rich.table import Table
-
-    table = Table(title=f"Smoke tests of {stack}", title_justify="left")
-    for column in ("component", "type", "check", "result", "attempts", "seconds"):
-        table.add_column(column)
+    rows = []
     for r in results:
         path = r.target.url.split("://", 1)[-1].split("/", 1)[-1]
         verdict = f"{r.status or '-'} {r.detail}" if not r.ok else f"{r.status} ok"
-        table.add_row(
-            r.target.component,
-            r.target.type,
-            f"{r.target.method} /{path}",
-            verdict,
-            str(r.attempts),
-            f"{r.seconds:.1f}",
+        rows.append(
+            [
+                r.target.component,
+                r.target.type,
+                f"{r.target.method} /{path}",
+                verdict,
+                str(r.attempts),
+                f"{r.seconds:.1f}",
+            ]
         )
-    console().print(table)
+    print_table(f"Smoke tests of {stack}", ["component", "type", "check", "result", "attempts", "seconds"], rows)
     failed = [r for r in results if not r.ok]
     if failed:
         typer.echo(f"{len(failed)} of {len(results)} checks failed.", err=True)

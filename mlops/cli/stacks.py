@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mlops.cli.common import EXIT_ERROR, StackOpt, app, console, print_table, project_root, user_errors
+from mlops.cli.common import EXIT_ERROR, StackOpt, app, print_table, project_root, user_errors
 
 
 @app.command()
@@ -82,20 +82,14 @@ def plan(
     require_stack(root, stack)
     env = load_environment(root, stack)
     result = write_plan(env, out or root / "build" / "plan" / stack)
-    from rich.table import Table
-
-    table = Table(
-        title=f"Objects the {stack} program declares (rendered offline, not a preview): "
-        f"{len(result.files)} in {result.out}",
-        title_justify="left",
+    rows = [
+        [group, str(sum(counts.values())), ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))]
+        for group, counts in sorted(result.groups.items())
+    ]
+    title = (
+        f"Objects the {stack} program declares (rendered offline, not a preview): {len(result.files)} in {result.out}"
     )
-    table.add_column("group")
-    table.add_column("objects", justify="right")
-    table.add_column("kinds")
-    for group in sorted(result.groups):
-        counts = result.groups[group]
-        table.add_row(group, str(sum(counts.values())), ", ".join(f"{k} {n}" for k, n in sorted(counts.items())))
-    console().print(table)
+    print_table(title, ["group", "objects", "kinds"], rows)
 
 
 @app.command()
@@ -131,11 +125,7 @@ def history_command(stack: StackOpt) -> None:
     if not recorded:
         typer.echo(f"No recorded changes for {stack}.")
         return
-    from rich.table import Table
-
-    table = Table(title=f"History of {stack}", title_justify="left")
-    for column in ("time", "action", "user", "source", "changes"):
-        table.add_column(column)
+    rows = []
     for record in recorded:
         before = {p["name"]: p["version"] for p in record["pins_before"]}
         after = {p["name"]: p["version"] for p in record["pins_after"]}
@@ -146,8 +136,8 @@ def history_command(stack: StackOpt) -> None:
         ]
         source = record.get("source", {})
         origin = source.get("stack") or source.get("component") or f"undo {source.get('action', '')}".strip()
-        table.add_row(record["time"], record["action"], record["user"], str(origin), "; ".join(changes))
-    console().print(table)
+        rows.append([record["time"], record["action"], record["user"], str(origin), "; ".join(changes)])
+    print_table(f"History of {stack}", ["time", "action", "user", "source", "changes"], rows)
 
 
 @app.command()
