@@ -83,10 +83,17 @@ def require_stack(root: Path, stack: str) -> None:
 
 
 def update_pins(
-    root: Path, stack: str, action: Any, pins: list[dict[str, Any]], source: dict[str, Any], provenance: bool
+    root: Path,
+    stack: str,
+    action: Any,
+    pins: list[dict[str, Any]],
+    source: dict[str, Any],
+    provenance: bool,
+    before: Environment | None = None,
 ) -> Update:
+    """The update that makes `stack` run `pins`; `before` is the stack as loaded already, if it was."""
     display = stack_file_name(stack)
-    before = load_environment(root, stack)
+    before = before if before is not None else load_environment(root, stack)
     text = read_text(root, stack)
     prov = None
     if provenance:
@@ -211,6 +218,7 @@ def prepare_promotion(
         new_pins,
         {"stack": source, "kind": source_kind, "update": update_number},
         provenance=True,
+        before=target_env,
     )
     update.warnings = warnings
     return update
@@ -243,7 +251,9 @@ def prepare_pin(root: Path, stack: str, component: str, version: str) -> Update:
             f"no version {version!r}{did_you_mean(version, choices)}; use an id or label: {', '.join(choices)}",
         )
     pins = [dict(p, version=found.id) if p["name"] == component else p for p in pin_entries(env)]
-    return update_pins(root, stack, "pin", pins, {"component": component, "version": found.id}, provenance=False)
+    return update_pins(
+        root, stack, "pin", pins, {"component": component, "version": found.id}, provenance=False, before=env
+    )
 
 
 def prepare_rollback(root: Path, stack: str) -> Update:
@@ -290,7 +300,9 @@ def prepare_add(root: Path, stack: str, component: str, version: str | None) -> 
             f"no version {ref!r}{did_you_mean(str(ref), choices)}; use an id or label: {', '.join(choices)}",
         )
     pins = [*pin_entries(env), {"name": component, "type": entry.type, "version": found.id}]
-    return update_pins(root, stack, "add", pins, {"component": component, "version": found.id}, provenance=False)
+    return update_pins(
+        root, stack, "add", pins, {"component": component, "version": found.id}, provenance=False, before=env
+    )
 
 
 def prepare_remove(root: Path, stack: str, component: str) -> Update:
@@ -298,7 +310,7 @@ def prepare_remove(root: Path, stack: str, component: str) -> Update:
     env = load_environment(root, stack)
     pinned(env, component)
     pins = [p for p in pin_entries(env) if p["name"] != component]
-    return update_pins(root, stack, "remove", pins, {"component": component}, provenance=False)
+    return update_pins(root, stack, "remove", pins, {"component": component}, provenance=False, before=env)
 
 
 def commit(root: Path, prepare: Callable[[], Update]) -> Update:

@@ -15,14 +15,16 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlops.yamledit import KeyPath, YamlDocument, config_path
 from spec.environment import Environment, build_environment
 from spec.errors import ConfigError
 from spec.files import parse_yaml
 from spec.files import read_text as read_file_text
 from spec.project import NAMESPACE, load_catalogue, load_project, stack_config_values, stack_file_name
+
+if TYPE_CHECKING:  # ruamel.yaml is imported only by the commands that write (diff and status never do)
+    from mlops.yamledit import KeyPath, YamlDocument
 
 PINS_KEY = f"{NAMESPACE}:components"
 PROVENANCE_KEY = f"{NAMESPACE}:promoted_from"
@@ -54,6 +56,8 @@ def flow_depth(path: KeyPath) -> int | None:
 def set_config(doc: YamlDocument, key: str, value: Any) -> None:
     """Set config key `key` (`pulumi config set --path` syntax) in the house layout. A list is
     replaced entry by entry, so entries that stay the same keep their lines and comments."""
+    from mlops.yamledit import config_path
+
     path = config_path(key, doc.display)
     old = doc.get(path, _ABSENT)
     if old == value:
@@ -73,6 +77,8 @@ def render_stack_text(
 ) -> str:
     """`text` with its pins (and provenance, when given) replaced; every other byte unchanged. New
     provenance goes right after the pins."""
+    from mlops.yamledit import YamlDocument
+
     doc = YamlDocument.load(text, display)
     set_config(doc, PINS_KEY, pins)
     if provenance is not None:
@@ -91,6 +97,8 @@ def render_config_key(text: str, key: str, value: Any, display: str = "stack fil
     """`text` with config key `key` set to `value`, or removed when `value` is None, as
     `pulumi config set --path` / `pulumi config rm --path` do (`mlops:settings`,
     `mlops:settings.replicas`); every other byte unchanged."""
+    from mlops.yamledit import YamlDocument, config_path
+
     doc = YamlDocument.load(text, display)
     path = config_path(key, display)
     if value is None:

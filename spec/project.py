@@ -58,7 +58,12 @@ def config_value(entry: Any) -> Any:
 
 
 def read_project_file(root: Path) -> dict[str, Any]:
-    data = files.read_yaml(root / PROJECT_FILE, PROJECT_FILE)
+    cache = parse_cache(root)
+    if cache is None:
+        data = files.read_yaml(root / PROJECT_FILE, PROJECT_FILE)
+    else:
+        data = cache.read_yaml(root / PROJECT_FILE, PROJECT_FILE)
+        cache.save()
     if not isinstance(data, dict):
         raise ConfigError.one(PROJECT_FILE, "", "must be a mapping with name, runtime and main")
     return data
@@ -130,19 +135,21 @@ def load_catalogue(root: Path, cache: files.ParseCache | None = None) -> dict[st
     directory = root / CATALOGUE_DIR
     # Sorted as text (comparing Path objects costs as much as reading the cache at this size).
     names = sorted(n for n in os.listdir(directory) if n.endswith((".yaml", ".yml"))) if directory.is_dir() else []
-    paths = [directory / n for n in names]
-    signature = tuple((p.name, *_mtime_size(p)) for p in paths)
-    cached = _CATALOGUES.get(directory.resolve())
+    # Plain strings and os.stat: at a thousand files, pathlib's object building is the cost.
+    folder = str(directory)
+    signature = tuple((n, *_mtime_size(os.path.join(folder, n))) for n in names)
+    key = directory.resolve()
+    cached = _CATALOGUES.get(key)
     if cached and cached[0] == signature:
         return dict(cached[1])
-    catalogue = _read_catalogue(paths, cache or parse_cache(root))
-    _CATALOGUES[directory.resolve()] = (signature, catalogue)
+    catalogue = _read_catalogue([directory / n for n in names], cache or parse_cache(root))
+    _CATALOGUES[key] = (signature, catalogue)
     return dict(catalogue)
 
 
-def _mtime_size(path: Path) -> tuple[int, int]:
+def _mtime_size(path: str) -> tuple[int, int]:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         return (0, -1)
     return stat.st_mtime_ns, stat.st_size

@@ -8,6 +8,7 @@ reservation tiers, never against the figure in the worker type's name.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 GIB = 1024**3
 
@@ -19,11 +20,11 @@ class WorkerType:
     vcpus: int
     memory_gib: int
 
-    @property
+    @cached_property
     def allocatable_cpu_millis(self) -> int:
         return self.vcpus * 1000 - _reserved_cpu_millis(self.vcpus)
 
-    @property
+    @cached_property
     def allocatable_memory_bytes(self) -> int:
         total = self.memory_gib * GIB
         return total - _reserved_memory_bytes(total) - EVICTION_THRESHOLD_BYTES
