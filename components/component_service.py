@@ -25,7 +25,8 @@ class ComponentService(pulumi.ComponentResource):
         super().__init__("mlops:workloads:ComponentService", name, None, opts)
         if args.replicas < 1:
             raise ValueError(f"component '{args.component}': replicas must be at least 1, got {args.replicas}")
-        if not args.image.split("@", 1)[-1].startswith("sha256:"):
+        # A built image's digest (an Output) comes from the registry: it is a digest by construction.
+        if isinstance(args.image, str) and not args.image.split("@", 1)[-1].startswith("sha256:"):
             raise ValueError(f"component '{args.component}': image must be pinned by digest, got {args.image}")
         child = pulumi.ResourceOptions(parent=self)
 

@@ -50,9 +50,9 @@ class ComponentServiceArgs:
     component: str
     k8s_name: str
     type: Literal["app", "model"]
-    version: int
+    version: int | str  # a catalogue version's id, or `source-<id>` for an image built from source
     label: str | None
-    image: str
+    image: Any  # registry/name@sha256:...; for a source build, the build's digest (an Output)
     port: int
     health_path: str
     replicas: int

@@ -15,15 +15,17 @@ NODE_POOL_TYPE = "gcp:container/nodePool:NodePool"
 
 @dataclass(frozen=True)
 class WorkerGroupArgs:
-    cluster: str
-    location: str
-    gcp_project: str
+    # Plain strings for a cluster named in the stack file; the platform stack's outputs otherwise.
+    cluster: Any
+    location: Any
+    gcp_project: Any
     worker_type: str
     size: int | None = None
     min_size: int | None = None
     max_size: int | None = None
     disk_size_gb: int = 100
     labels: dict[str, str] | None = None
+    service_account: Any = None  # the nodes' own service account (None: GKE's default)
 
 
 def node_pool(name: str, args: WorkerGroupArgs) -> tuple[dict[str, Any], list[str]]:
@@ -65,7 +67,9 @@ def node_pool(name: str, args: WorkerGroupArgs) -> tuple[dict[str, Any], list[st
             # Pods reach Google APIs through Workload Identity, never the node's credentials.
             "workload_metadata_config": {"mode": "GKE_METADATA"},
             "metadata": {"disable-legacy-endpoints": "true"},
+            # Access is what the service account's roles grant; the scope no longer narrows it.
             "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+            **({"service_account": args.service_account} if args.service_account is not None else {}),
             "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
         },
     }

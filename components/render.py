@@ -4,6 +4,7 @@ same objects offline, so the two cannot disagree (a test compares them for every
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,7 @@ def node_selector(env: Environment, group_name: str | None) -> dict[str, str] | 
     if group_name is None:
         return None
     group = env.worker_groups[group_name]
-    if group.existing and group.node_pool and env.config.cluster.is_gke:
+    if group.existing and group.node_pool and env.config.is_gke:
         return {GKE_NODE_POOL_LABEL: group.node_pool}
     return {WORKER_GROUP_LABEL: group_name}
 
@@ -63,8 +64,8 @@ def service_args(env: Environment, c: ResolvedComponent, namespace: Any) -> Comp
         component=c.name,
         k8s_name=c.k8s_name,
         type=c.type,
-        version=c.version.id,
-        label=c.version.label,
+        version=c.version_key if c.built else c.version.id,
+        label=None if c.built else c.version.label,
         image=c.image,
         port=c.catalogue.port,
         health_path=c.catalogue.health_path,
@@ -112,21 +113,49 @@ def environment_site(env: Environment) -> EnvironmentSite:
     )
 
 
-def worker_group_args(env: Environment) -> dict[str, WorkerGroupArgs]:
-    """The worker groups this stack owns as node pools (GKE clusters only), by name."""
-    if not env.config.cluster.is_gke:
+# The platform stack's outputs an environment reads (through a StackReference in the program).
+PLATFORM_OUTPUTS = (
+    "cluster_name",
+    "cluster_location",
+    "cluster_project",
+    "cluster_endpoint",
+    "cluster_ca_certificate",
+    "registry",
+    "registry_host",
+    "artifact_bucket",
+    "node_service_account",
+)
+
+
+def platform_placeholders(env: Environment) -> dict[str, str]:
+    """What offline renders show for the platform stack's outputs: known only at deploy time."""
+    return {key: f"[{key} of {env.config.platform}]" for key in PLATFORM_OUTPUTS}
+
+
+def worker_group_args(env: Environment, platform: Mapping[str, Any] | None = None) -> dict[str, WorkerGroupArgs]:
+    """The worker groups this stack owns as node pools (GKE clusters only), by name. `platform`:
+    the platform stack's outputs (the program's), else placeholders."""
+    if not env.config.is_gke:
         return {}
+    if env.config.cluster is None:
+        values = platform if platform is not None else platform_placeholders(env)
+        cluster, location = values["cluster_name"], values["cluster_location"]
+        gcp_project, service_account = values["cluster_project"], values["node_service_account"]
+    else:
+        cluster, location = env.config.cluster.name or "", env.config.cluster.location or ""
+        gcp_project, service_account = str(env.gcp_project), env.config.cluster.node_service_account
     return {
         name: WorkerGroupArgs(
-            cluster=env.config.cluster.name or "",
-            location=env.config.cluster.location or "",
-            gcp_project=str(env.gcp_project),
+            cluster=cluster,
+            location=location,
+            gcp_project=gcp_project,
             worker_type=group.worker_type or "",
             size=group.size,
             min_size=group.min_size,
             max_size=group.max_size,
             disk_size_gb=group.disk_size_gb,
             labels={"mlops.dev/project": env.project, "mlops.dev/environment": env.name},
+            service_account=service_account,
         )
         for name, group in sorted(env.worker_groups.items())
         if not group.existing

@@ -7,6 +7,8 @@ Bad config stops the run with one line per problem (file, key, fix), before anyt
 
 from __future__ import annotations
 
+import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,10 @@ OBJECT_KEYS = (
     "components",
     "promoted_from",
     "challenger",
+    "promotion",
 )
+# Keys whose values are plain strings.
+TEXT_KEYS = ("platform", "pulumi_org")
 MASK = "[secret]"
 
 
@@ -42,6 +47,8 @@ class StackInputs:
     env: Environment
     api_key: pulumi.Output[str] | None
     environment_config_text: pulumi.Input[str]
+    root: Path  # the project's top directory: build contexts are relative to it
+    commit: str  # the source commit images are built from (tags carry it)
 
 
 def _masked_leaves(value: Any) -> Any:
@@ -83,6 +90,10 @@ def _read(stack: str) -> StackInputs:
         if key == "environment_config" and f"{NAMESPACE}:{key}" in secret_keys:
             value = _masked_leaves(value)
         values[f"{NAMESPACE}:{key}"] = value
+    for key in TEXT_KEYS:
+        text_value = config.get(key)
+        if text_value is not None:
+            values[f"{NAMESPACE}:{key}"] = text_value
     api_key = config.get_secret("api_key")
     if api_key is not None:
         values[f"{NAMESPACE}:api_key"] = MASK
@@ -105,7 +116,23 @@ def _read(stack: str) -> StackInputs:
         text: pulumi.Input[str] = secret.apply(to_config_text)
     else:
         text = to_config_text(env.config.environment_config)
-    return StackInputs(env=env, api_key=api_key, environment_config_text=text)
+    commit = source_commit(root) if any(c.built for c in env.components) else ""
+    return StackInputs(env=env, api_key=api_key, environment_config_text=text, root=root, commit=commit)
+
+
+def source_commit(root: Path) -> str:
+    """The commit source images are built from: MLOPS_SOURCE_COMMIT, else CI's GITHUB_SHA, else
+    the checkout's HEAD, else `local` (a tree outside git)."""
+    for variable in ("MLOPS_SOURCE_COMMIT", "GITHUB_SHA"):
+        if os.environ.get(variable):
+            return os.environ[variable][:12]
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return "local"
+    return found.stdout.strip() if found.returncode == 0 and found.stdout.strip() else "local"
 
 
 def _is_secret(key: str) -> bool:

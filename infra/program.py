@@ -14,9 +14,11 @@ from components.foundation import Foundation, FoundationArgs
 from components.manifests import keyed_hash
 from components.render import environment_site, ingress_site, route, service_args, worker_group_args
 from components.routes import Routes, RoutesArgs
+from components.source_image import SourceImage, SourceImageArgs, context_hash
 from components.worker_group import WorkerGroup
 from infra.config import StackInputs
 from infra.providers import kubernetes_provider
+from infra.references import platform_outputs, promotion_guard
 from spec.environment import Environment
 from spec.worker_types import WORKER_TYPES
 
@@ -30,17 +32,50 @@ def generated_api_key() -> pulumi.Output[str]:
     return pulumi.Output.secret(generated.result)
 
 
+def source_images(inputs: StackInputs) -> dict[str, SourceImage]:
+    """One SourceImage per `version: source` pin, pushed to the repository the catalogue names."""
+    built = [c for c in inputs.env.components if c.built]
+    if not built:
+        return {}
+    import pulumi_gcp as gcp
+
+    # The deployer's own short-lived token: the registry accepts it as the password of
+    # `oauth2accesstoken`; no key is stored anywhere.
+    token = gcp.organizations.get_client_config_output().access_token
+    images = {}
+    for c in built:
+        build = c.catalogue.build
+        assert build is not None  # the environment refuses a source pin without a build
+        context = inputs.root / build.context
+        dockerfile = inputs.root / build.dockerfile if build.dockerfile else None
+        images[c.name] = SourceImage(
+            c.name,
+            SourceImageArgs(
+                repository=c.catalogue.image,
+                context=str(context),
+                dockerfile=str(dockerfile) if dockerfile else None,
+                build_args=dict(build.args),
+                tag=f"{inputs.commit}-{context_hash(context, dockerfile)[:12]}",
+                registry_password=token,
+            ),
+        )
+    return images
+
+
 def deploy(inputs: StackInputs) -> dict[str, Any]:
     """Declare the environment; returns the stack outputs to export."""
     env = inputs.env
-    provider = kubernetes_provider(env.config.cluster, env.gcp_project)
+    platform = platform_outputs(env)
+    provider = kubernetes_provider(env.config, env.gcp_project, platform)
+    guard = promotion_guard(env)
+    images = source_images(inputs)
     # Production (the end of the chain) can never lose its namespace or node pools to a typo.
     protect = env.ends_chain
     api_key = inputs.api_key if inputs.api_key is not None else generated_api_key()
 
     pools = {
         name: WorkerGroup(name, args, opts=pulumi.ResourceOptions(protect=protect))
-        for name, args in worker_group_args(env).items()
+        for name, args in worker_group_args(env, platform).items()
     }
     foundation = Foundation(
         env.name,
@@ -66,6 +101,11 @@ def deploy(inputs: StackInputs) -> dict[str, Any]:
         args = service_args(env, component, namespace)
         if config_hash is not None:
             args = dataclasses.replace(args, environment_config_hash=config_hash)
+        if component.name in images:
+            args = dataclasses.replace(args, image=images[component.name].image)
+        if guard is not None:
+            # Nothing of a component changes before the promotion guard has passed.
+            args = dataclasses.replace(args, image=pulumi.Output.all(guard, args.image).apply(lambda v: v[1]))
         services[component.name] = ComponentService(
             component.name,
             args,
@@ -82,17 +122,30 @@ def deploy(inputs: StackInputs) -> dict[str, Any]:
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )
-    outputs = stack_outputs(env, pools)
+    outputs = stack_outputs(env, pools, {name: image.image for name, image in images.items()})
     outputs["namespace"] = namespace
     if inputs.api_key is None:
         outputs["api_key"] = api_key
     return outputs
 
 
-def stack_outputs(env: Environment, pools: dict[str, WorkerGroup]) -> dict[str, Any]:
+def stack_outputs(
+    env: Environment, pools: dict[str, WorkerGroup], built: dict[str, pulumi.Output[str]]
+) -> dict[str, Any]:
+    """`pins` is what promotion and the guard read: {name, type, version, digest}; a source build's
+    version is `source` and its digest the registry's."""
+
+    def digest(c: Any) -> Any:
+        if c.name in built:
+            return built[c.name].apply(lambda image: image.rsplit("@", 1)[-1])
+        return c.version.digest
+
+    def image(c: Any) -> Any:
+        return built.get(c.name, c.image)
+
     groups: dict[str, Any] = {}
     for name, group in sorted(env.worker_groups.items()):
-        entry: dict[str, Any] = {"owned": not group.existing and env.config.cluster.is_gke}
+        entry: dict[str, Any] = {"owned": not group.existing and env.config.is_gke}
         if group.worker_type:
             entry["worker_type"] = group.worker_type
             entry["machine_type"] = WORKER_TYPES[group.worker_type].machine_type
@@ -106,16 +159,19 @@ def stack_outputs(env: Environment, pools: dict[str, WorkerGroup]) -> dict[str, 
         "environment": env.name,
         "promotes_to": env.promotes_to,
         # What promotion copies: exactly the pins, in the stack file's order.
-        "pins": [{"name": c.name, "type": c.type, "version": c.version.id} for c in env.components],
+        "pins": [
+            {"name": c.name, "type": c.type, "version": c.pin.version if c.built else c.version.id, "digest": digest(c)}
+            for c in env.components
+        ],
         "components": {
             c.name: {
                 "type": c.type,
-                "version": c.version.id,
-                "label": c.version.label,
+                "version": c.version_key if c.built else c.version.id,
+                "label": None if c.built else c.version.label,
                 "replicas": c.replicas,
                 "worker_group": c.worker_group,
                 "low_latency_mode": c.low_latency_mode,
-                "image": c.image,
+                "image": image(c),
                 "url": env.url(c),
             }
             for c in env.components

@@ -4,12 +4,13 @@ looked up, credentials from the GKE auth plugin) or any cluster by kubeconfig co
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from spec.schema import ClusterConfig
+from spec.schema import StackConfig
 
 
 def gke_kubeconfig(cluster_name: str, endpoint: str, ca_certificate: str) -> str:
@@ -52,7 +53,18 @@ def _ca_certificate(master_auth: Any) -> str:
     return master_auth.cluster_ca_certificate
 
 
-def kubernetes_provider(cluster: ClusterConfig, gcp_project: str | None) -> k8s.Provider:
+def kubernetes_provider(
+    config: StackConfig, gcp_project: str | None, platform: Mapping[str, Any] | None
+) -> k8s.Provider:
+    """The provider for the platform stack's cluster (`platform`: its outputs), a GKE cluster named
+    in the stack file, or a kubeconfig context."""
+    if platform is not None:
+        kubeconfig = pulumi.Output.all(
+            platform["cluster_name"], platform["cluster_endpoint"], platform["cluster_ca_certificate"]
+        ).apply(lambda values: gke_kubeconfig(values[0], values[1], values[2]))
+        return k8s.Provider("cluster", kubeconfig=kubeconfig)
+    cluster = config.cluster
+    assert cluster is not None  # the schema requires mlops:platform or mlops:cluster
     if not cluster.is_gke:
         return k8s.Provider("cluster", context=cluster.kubeconfig_context)
     import pulumi_gcp.container as gke

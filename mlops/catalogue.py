@@ -17,12 +17,13 @@ from pydantic import ValidationError
 from mlops import history
 from mlops.stackfile import atomic_write, project_lock
 from mlops.yamledit import YamlDocument
+from spec.catalogue import CatalogueComponent
 from spec.errors import ConfigError, did_you_mean, one_of
 from spec.files import parse_yaml, read_yaml
 from spec.files import read_text as read_file_text
 from spec.problems import plain_key, problems
 from spec.project import catalogue_file, load_catalogue
-from spec.schema import DIGEST, LABEL, CatalogueComponent
+from spec.schema import DIGEST, LABEL
 
 # How catalogue files are laid out: a version is a block mapping whose app config is one flow
 # mapping (`app_config: {target: category, threshold: 0.6}`), at depth 3 from the document root.

@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from spec.catalogue import CatalogueComponent
 from spec.errors import ConfigError
-from spec.schema import CatalogueComponent
 
 API_KEY_HEADER = "X-API-Key"
 

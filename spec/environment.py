@@ -9,15 +9,13 @@ line naming the file, the key and the fix.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
+from spec.catalogue import CatalogueComponent, Version
 from spec.errors import ConfigError, Problem, did_you_mean, one_of
 from spec.problems import problems as pydantic_problems
 from spec.problems import stack_key
@@ -30,132 +28,35 @@ from spec.project import (
     stack_file_name,
 )
 from spec.quantities import parse_quantity
+from spec.resolved import (
+    SOURCE_DIGEST,
+    Environment,
+    ResolvedComponent,
+    effective_resources,
+    k8s_name,
+    resolve_settings,
+    route_prefix,
+)
 from spec.schema import (
     DNS_LABEL,
-    CatalogueComponent,
+    SOURCE_VERSION,
     Pin,
     ProjectFile,
     Settings,
     StackConfig,
-    Version,
-    WorkerGroupConfig,
 )
 from spec.worker_types import WORKER_TYPES
 
-# Built-in settings: the lowest level of the hierarchy.
-BUILT_IN = {"replicas": 2, "worker_group": None, "low_latency_mode": False}
-Level = Literal["built-in", "project", "environment", "component"]
-
-
-# --------------------------------------------------------------------------- resolved model
-
-
-@dataclass(frozen=True)
-class ResolvedSetting:
-    value: Any
-    source: Level
-
-
-def resolve_settings(project: Settings, environment: Settings, component: Settings) -> dict[str, ResolvedSetting]:
-    """Layer the settings: built-in < project < environment < component; the most specific wins."""
-    levels = (project.explicit(), environment.explicit(), component.explicit())
-    return dict(_layered(tuple(tuple(level.items()) for level in levels)))
-
-
-@functools.lru_cache(maxsize=256)
-def _layered(levels: tuple[tuple[tuple[str, Any], ...], ...]) -> tuple[tuple[str, ResolvedSetting], ...]:
-    # Components mostly share their levels: one resolution per distinct combination.
-    resolved = {key: ResolvedSetting(value, "built-in") for key, value in BUILT_IN.items()}
-    for source, level in zip(("project", "environment", "component"), levels, strict=True):
-        for key, value in level:
-            resolved[key] = ResolvedSetting(value, source)  # type: ignore[arg-type]
-    return tuple(resolved.items())
-
-
-@dataclass(frozen=True)
-class ResolvedComponent:
-    pin: Pin
-    catalogue: CatalogueComponent
-    version: Version
-    settings: dict[str, ResolvedSetting]
-
-    @property
-    def name(self) -> str:
-        return self.pin.name
-
-    @property
-    def type(self) -> str:
-        return self.catalogue.type
-
-    @property
-    def k8s_name(self) -> str:
-        """The component's Kubernetes name (and in-namespace DNS name): '_' becomes '-'."""
-        return k8s_name(self.pin.name)
-
-    @property
-    def replicas(self) -> int:
-        return self.settings["replicas"].value
-
-    @property
-    def worker_group(self) -> str | None:
-        return self.settings["worker_group"].value
-
-    @property
-    def low_latency_mode(self) -> bool:
-        return self.settings["low_latency_mode"].value
-
-    @property
-    def image(self) -> str:
-        return f"{self.catalogue.image}@{self.version.digest}"
-
-
-def k8s_name(component: str) -> str:
-    return component.replace("_", "-")
-
-
-@dataclass(frozen=True)
-class Environment:
-    """A validated environment: everything the program needs, nothing left to check."""
-
-    project: str
-    name: str
-    config: StackConfig
-    project_settings: Settings
-    components: list[ResolvedComponent]
-    gcp_project: str | None = None
-    # The stack's environment config holds a `secure:` value: all of it is deployed as a Secret.
-    environment_config_secret: bool = False
-
-    @property
-    def namespace(self) -> str:
-        return f"{self.project}-{self.name}"
-
-    @property
-    def promotes_to(self) -> str | None:
-        return self.config.environment.promotes_to
-
-    @property
-    def ends_chain(self) -> bool:
-        """The stack at the end of the promotion chain (production): no promotes_to."""
-        return self.promotes_to is None
-
-    @property
-    def worker_groups(self) -> dict[str, WorkerGroupConfig]:
-        return self.config.worker_groups
-
-    @cached_property
-    def by_name(self) -> dict[str, ResolvedComponent]:
-        return {c.name: c for c in self.components}
-
-    def url(self, component: ResolvedComponent) -> str:
-        return f"https://{self.config.ingress.host}{route_prefix(self.project, self.name, component)}/"
-
-
-def route_prefix(project: str, environment: str, component: ResolvedComponent) -> str:
-    """The DESIGN.md URL path of a component, without the trailing slash."""
-    kind = "apps" if component.type == "app" else "models"
-    return f"/api/v1/projects/{project}/environments/{environment}/{kind}/{component.name}"
-
+__all__ = [
+    "SOURCE_DIGEST",
+    "Environment",
+    "ResolvedComponent",
+    "build_environment",
+    "effective_resources",
+    "k8s_name",
+    "load_environment",
+    "route_prefix",
+]
 
 # --------------------------------------------------------------------------- validation
 
@@ -191,7 +92,7 @@ def build_environment(
         raise ConfigError(pydantic_problems(exc, StackConfig, display, stack_key, raw)) from None
 
     problems: list[Problem] = []
-    gcp_project = config.cluster.project or values.get("gcp:project")
+    gcp_project = (config.cluster.project if config.cluster else None) or values.get("gcp:project")
     if config.environment.promotes_to == stack:
         problems.append(
             Problem(
@@ -216,6 +117,15 @@ def build_environment(
         )
     _check_worker_group_refs(config, project.settings, display, problems)
     components = _resolve_pins(config, project.settings, catalogue, display, problems)
+    for name in config.promotion.unverified:
+        if name not in {pin.name for pin in config.components}:
+            problems.append(
+                Problem(
+                    display,
+                    "mlops:promotion.unverified",
+                    f"'{name}' is not pinned in this stack: list only pinned components (or remove the key)",
+                )
+            )
     if not problems:
         _check_production(components, config.environment.promotes_to is None, display, problems)
         for component in components:
@@ -234,7 +144,7 @@ def build_environment(
 
 
 def _check_cluster(config: StackConfig, gcp_project: Any, display: str, problems: list[Problem]) -> None:
-    if config.cluster.is_gke and not gcp_project:
+    if config.cluster is not None and config.cluster.is_gke and not gcp_project:
         problems.append(
             Problem(
                 display, "gcp:project", "a GKE cluster needs the GCP project: set gcp:project or mlops:cluster.project"
@@ -304,6 +214,13 @@ def _resolve_pins(
                 )
             )
             continue
+        if pin.version == SOURCE_VERSION:
+            version = _source_version(pin, entry, config, key, display, problems)
+            if version is not None:
+                resolved.append(
+                    ResolvedComponent(pin, entry, version, resolve_settings(project, config.settings, pin.settings))
+                )
+            continue
         version = entry.find_version(pin.version)
         if version is None:
             choices = [str(v.id) for v in entry.versions] + [v.label for v in entry.versions if v.label]
@@ -320,6 +237,40 @@ def _resolve_pins(
             ResolvedComponent(pin, entry, version, resolve_settings(project, config.settings, pin.settings))
         )
     return resolved
+
+
+def _source_version(
+    pin: Pin, entry: CatalogueComponent, config: StackConfig, key: str, display: str, problems: list[Problem]
+) -> Version | None:
+    """A `version: source` pin deploys an image built from the component's source tree, with the
+    app config of the component's default version. Only where nothing promotes into the stack
+    and it does not end the chain: UAT and production run catalogue versions (digests) only."""
+    if config.environment.upstream is not None or config.environment.promotes_to is None:
+        where = (
+            f"'{config.environment.upstream}' promotes into this stack"
+            if config.environment.upstream is not None
+            else "this stack ends the promotion chain"
+        )
+        problems.append(
+            Problem(
+                display,
+                f"{key}.version",
+                f"version: source is for integration and challengers only ({where}): pin a catalogue version; "
+                f"`mlops version add {pin.name} --from-stack <stack>` registers what a stack built",
+            )
+        )
+        return None
+    if entry.build is None:
+        problems.append(
+            Problem(
+                display,
+                f"{key}.version",
+                f"'{pin.name}' has no source to build: add build: {{context: apps/{pin.name}}} to "
+                f"config/components/{pin.name}.yaml, or pin a catalogue version",
+            )
+        )
+        return None
+    return entry.find_version(entry.default_version)
 
 
 def _setting_key(component: ResolvedComponent, setting: str) -> tuple[str | None, str]:
@@ -381,17 +332,3 @@ def _check_capacity(component: ResolvedComponent, config: StackConfig, display: 
                 "choose a larger worker type or lower the component's requests",
             )
         )
-
-
-def effective_resources(component: ResolvedComponent) -> dict[str, dict[str, str]]:
-    """Requests and limits as deployed. Memory is always limited (a leak must not starve its
-    neighbours); under low-latency mode requests equal limits, so the pod gets Guaranteed QoS."""
-    res = component.catalogue.resources
-    requests = {"cpu": str(res.requests.cpu), "memory": str(res.requests.memory)}
-    limits = {"memory": str(res.limits.memory or res.requests.memory)}
-    if res.limits.cpu is not None:
-        limits["cpu"] = str(res.limits.cpu)
-    if component.low_latency_mode:
-        limits.setdefault("cpu", requests["cpu"])
-        requests = dict(limits)
-    return {"requests": requests, "limits": limits}

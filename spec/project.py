@@ -15,9 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from spec import files
+from spec.catalogue import CatalogueComponent
 from spec.errors import ConfigError, Problem, did_you_mean
 from spec.problems import plain_key, problems, project_key
-from spec.schema import DNS_LABEL, CatalogueComponent, ProjectFile
+from spec.schema import DNS_LABEL, ProjectFile
 
 PROJECT_FILE = "Pulumi.yaml"
 CATALOGUE_DIR = Path("config") / "components"

@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from spec.errors import did_you_mean, one_of
-from spec.quantities import parse_quantity
 from spec.worker_types import WORKER_TYPES
 
 # Kubernetes object names we derive from user names must be DNS labels.
@@ -25,6 +24,8 @@ LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,62}$")
 HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$")
 # A repository reference without tag or digest: registry/path/name.
 IMAGE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*$")
+
+SERVICE_ACCOUNT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]@[-a-z0-9.]+\.iam\.gserviceaccount\.com$")
 
 ComponentType = Literal["app", "model"]
 
@@ -56,6 +57,22 @@ class Settings(Strict):
 
 class EnvironmentMeta(Strict):
     promotes_to: str | None = None
+    # The stack that promotes into this one (UAT: integration). The program reads it through a
+    # StackReference to check every promoted pin; `mlops validate` keeps it consistent with the
+    # upstream's promotes_to.
+    upstream: str | None = None
+
+
+# A Pulumi stack's full name: <organization>/<project>/<stack>.
+STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+# The pin version that the program builds from the component's source tree.
+SOURCE_VERSION = "source"
+
+
+class PromotionConfig(Strict):
+    """`mlops:promotion`: the recorded hotfix escape from the stack-reference guard."""
+
+    unverified: list[str] = []
 
 
 class ClusterConfig(Strict):
@@ -65,6 +82,15 @@ class ClusterConfig(Strict):
     location: str | None = None
     project: str | None = Field(default=None, description="GCP project; defaults to gcp:project")
     kubeconfig_context: str | None = None
+    # The service account the worker groups' nodes run as (never the Compute Engine default).
+    node_service_account: str | None = None
+
+    @field_validator("node_service_account")
+    @classmethod
+    def _service_account(cls, value: str | None) -> str | None:
+        if value is not None and not SERVICE_ACCOUNT.match(value):
+            raise ValueError(f"'{value}' is not a service account email (nodes@acme.iam.gserviceaccount.com)")
+        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> ClusterConfig:
@@ -187,7 +213,12 @@ class StackConfig(Strict):
     """The `mlops:` keys of a stack file (`Pulumi.<env>.yaml`), prefix removed."""
 
     environment: EnvironmentMeta = EnvironmentMeta()
-    cluster: ClusterConfig
+    # The platform stack (cluster, registry, bucket, node service account), or a cluster that is
+    # managed elsewhere: one of the two.
+    platform: str | None = None
+    cluster: ClusterConfig | None = None
+    pulumi_org: str | None = None
+    promotion: PromotionConfig = PromotionConfig()
     ingress: IngressConfig
     worker_groups: dict[str, WorkerGroupConfig] = {}
     settings: Settings = Settings()
@@ -196,6 +227,31 @@ class StackConfig(Strict):
     api_key: str | None = None
     promoted_from: PromotedFrom | None = None
     challenger: ChallengerMeta | None = None
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, value: str | None) -> str | None:
+        if value is not None and not STACK_NAME.match(value):
+            raise ValueError(
+                f"'{value}' is not a stack name: write <organization>/<project>/<stack> (acme/platform/shared)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _where(self) -> StackConfig:
+        if self.platform is None and self.cluster is None:
+            raise ValueError(
+                "name where to deploy: mlops:platform (<org>/<project>/<stack> of the platform stack) "
+                "or mlops:cluster (a cluster managed elsewhere)"
+            )
+        if self.platform is not None and self.cluster is not None:
+            raise ValueError("give mlops:platform or mlops:cluster, not both: the platform stack names its cluster")
+        return self
+
+    @property
+    def is_gke(self) -> bool:
+        """Node pools are managed (a GKE cluster: the platform's, or one named by name and location)."""
+        return self.cluster is None or self.cluster.is_gke
 
     @field_validator("worker_groups")
     @classmethod
@@ -219,123 +275,3 @@ class ProjectFile(Strict):
 
     name: str
     settings: Settings = Settings()
-
-
-# --------------------------------------------------------------------------- catalogue
-
-
-class ResourceAmounts(Strict):
-    cpu: str | int | float | None = None
-    memory: str | int | None = None
-
-    @field_validator("cpu", "memory")
-    @classmethod
-    def _quantity(cls, value: str | int | float | None) -> str | None:
-        if value is None:
-            return None
-        parse_quantity(value)
-        return str(value)
-
-
-class Resources(Strict):
-    requests: ResourceAmounts
-    limits: ResourceAmounts = ResourceAmounts()
-
-    @model_validator(mode="after")
-    def _requests_and_limits(self) -> Resources:
-        for key in ("cpu", "memory"):
-            request = getattr(self.requests, key)
-            if request is None:
-                raise ValueError(f"requests.{key} is required (the scheduler sizes nodes by it)")
-            limit = getattr(self.limits, key)
-            if limit is not None and parse_quantity(limit) < parse_quantity(request):
-                raise ValueError(f"limits.{key} {limit} is below requests.{key} {request}")
-        return self
-
-
-class SmokeRequest(Strict):
-    path: str
-    json_body: Any = Field(default=None, alias="json")
-
-
-class Version(Strict):
-    id: Annotated[int, Field(strict=True, ge=1)]
-    label: str | None = None
-    digest: str
-    created: datetime
-    app_config: dict[str, Any] | None = None
-
-    @field_validator("digest")
-    @classmethod
-    def _digest(cls, value: str) -> str:
-        if not DIGEST.match(value):
-            raise ValueError(f"'{value}' is not an image digest: use sha256: followed by 64 lowercase hex digits")
-        return value
-
-    @field_validator("label")
-    @classmethod
-    def _label(cls, value: str | None) -> str | None:
-        if value is not None and not LABEL.match(value):
-            raise ValueError(f"label '{value}' must start with a letter (for example v3) so it never reads as an id")
-        return value
-
-
-class CatalogueComponent(Strict):
-    name: str
-    type: ComponentType
-    description: str | None = None
-    image: str
-    port: Annotated[int, Field(ge=1, le=65535, strict=True)]
-    health_path: str
-    resources: Resources
-    default_version: Annotated[int, Field(strict=True, ge=1)] | str
-    smoke: SmokeRequest | None = None
-    versions: list[Version] = Field(min_length=1)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not COMPONENT_NAME.match(value) or len(value) > 50:
-            raise ValueError(
-                f"component name '{value}' must be lowercase letters, digits, '_' or '-', "
-                "start with a letter and be at most 50 characters"
-            )
-        return value
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        last = value.rsplit("/", 1)[-1]
-        if "@" in value or ":" in last:
-            raise ValueError(f"image '{value}' must be a repository without tag or digest (versions carry the digest)")
-        if not IMAGE.match(value):
-            raise ValueError(f"'{value}' is not an image repository (example: europe-docker.pkg.dev/acme/ml/tagger)")
-        return value
-
-    @field_validator("health_path")
-    @classmethod
-    def _health(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"health_path '{value}' must start with '/'")
-        return value
-
-    @model_validator(mode="after")
-    def _versions(self) -> CatalogueComponent:
-        ids = [v.id for v in self.versions]
-        if len(set(ids)) != len(ids):
-            dup = sorted({i for i in ids if ids.count(i) > 1})
-            raise ValueError(f"version ids must be unique: {dup} appear more than once")
-        labels = [v.label for v in self.versions if v.label]
-        if len(set(labels)) != len(labels):
-            dup = sorted({x for x in labels if labels.count(x) > 1})
-            raise ValueError(f"version labels must be unique: {dup} appear more than once")
-        if self.find_version(self.default_version) is None:
-            raise ValueError(f"default_version {self.default_version!r} is not one of the versions")
-        return self
-
-    def find_version(self, ref: int | str) -> Version | None:
-        """A version by id (int, or digits) or by label."""
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-            wanted = int(ref)
-            return next((v for v in self.versions if v.id == wanted), None)
-        return next((v for v in self.versions if v.label == ref), None)

@@ -186,7 +186,12 @@ class TestDeclaredFromStackFile:
         assert outputs["namespace"] == f"document-tagging-{run.stack}"
         assert outputs.get("promotes_to") == config.get("mlops:environment", {}).get("promotes_to")
         expected_pins = [
-            {"name": p["name"], "type": p["type"], "version": version_of(catalogue(p["name"]), p["version"])["id"]}
+            {
+                "name": p["name"],
+                "type": p["type"],
+                "version": version_of(catalogue(p["name"]), p["version"])["id"],
+                "digest": version_of(catalogue(p["name"]), p["version"])["digest"],
+            }
             for p in config["mlops:components"]
         ]
         assert outputs["pins"] == expected_pins

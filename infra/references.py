@@ -1,0 +1,54 @@
+"""What this stack reads from other stacks, through `pulumi.StackReference` only: the platform
+stack's shared infrastructure, and, in a stack that another promotes into, the pins the upstream
+and this stack last deployed (the promotion guard). Stack names are <org>/<project>/<stack>; the
+organization is `mlops:pulumi_org`, else the one this stack runs in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.render import PLATFORM_OUTPUTS
+from spec.environment import Environment
+from spec.errors import ConfigError
+from spec.guard import unverified_moves
+
+
+def organization(env: Environment) -> str:
+    return env.config.pulumi_org or pulumi.get_organization()
+
+
+def platform_outputs(env: Environment) -> dict[str, pulumi.Output[Any]] | None:
+    """The platform stack's outputs by name, or None when the stack names its own cluster. A
+    missing output stops the run with the engine's message naming it."""
+    if env.config.platform is None:
+        return None
+    platform = pulumi.StackReference(env.config.platform)
+    return {key: platform.require_output(key) for key in PLATFORM_OUTPUTS}
+
+
+def promotion_guard(env: Environment) -> pulumi.Output[bool] | None:
+    """True once every pin this update moves is what the upstream runs now; the run fails with one
+    line per offending pin otherwise. None where nothing promotes into this stack. Workloads wait
+    on it, so a refused pin changes nothing."""
+    upstream = env.config.environment.upstream
+    if upstream is None:
+        return None
+    org, project = organization(env), pulumi.get_project()
+    upstream_name = f"{org}/{project}/{upstream}"
+    upstream_pins = pulumi.StackReference(upstream_name).get_output("pins")
+    # This stack's own last deployment, read the same way (nothing yet on a first deployment).
+    own_pins = pulumi.StackReference(f"{org}/{project}/{pulumi.get_stack()}").get_output("pins")
+
+    def check(values: list[Any]) -> bool:
+        problems, exempted = unverified_moves(env, upstream_name, values[0], values[1])
+        if problems:
+            raise pulumi.RunError(str(ConfigError(problems)))
+        for name in exempted:
+            pulumi.log.warn(
+                f"'{name}' moves without the promotion guard (mlops:promotion.unverified): a recorded hotfix"
+            )
+        return True
+
+    return pulumi.Output.all(upstream_pins, own_pins).apply(check)

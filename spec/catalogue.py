@@ -1,0 +1,147 @@
+"""Typed catalogue files (`config/components/<name>.yaml`): a component, its versions (immutable
+image digests with their app config) and, optionally, the source tree its image is built from."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+
+from spec.quantities import parse_quantity
+from spec.schema import COMPONENT_NAME, DIGEST, IMAGE, LABEL, ComponentType, Strict
+
+# --------------------------------------------------------------------------- catalogue
+
+
+class ResourceAmounts(Strict):
+    cpu: str | int | float | None = None
+    memory: str | int | None = None
+
+    @field_validator("cpu", "memory")
+    @classmethod
+    def _quantity(cls, value: str | int | float | None) -> str | None:
+        if value is None:
+            return None
+        parse_quantity(value)
+        return str(value)
+
+
+class Resources(Strict):
+    requests: ResourceAmounts
+    limits: ResourceAmounts = ResourceAmounts()
+
+    @model_validator(mode="after")
+    def _requests_and_limits(self) -> Resources:
+        for key in ("cpu", "memory"):
+            request = getattr(self.requests, key)
+            if request is None:
+                raise ValueError(f"requests.{key} is required (the scheduler sizes nodes by it)")
+            limit = getattr(self.limits, key)
+            if limit is not None and parse_quantity(limit) < parse_quantity(request):
+                raise ValueError(f"limits.{key} {limit} is below requests.{key} {request}")
+        return self
+
+
+class SmokeRequest(Strict):
+    path: str
+    json_body: Any = Field(default=None, alias="json")
+
+
+class Version(Strict):
+    id: Annotated[int, Field(strict=True, ge=1)]
+    label: str | None = None
+    digest: str
+    created: datetime
+    app_config: dict[str, Any] | None = None
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if not DIGEST.match(value):
+            raise ValueError(f"'{value}' is not an image digest: use sha256: followed by 64 lowercase hex digits")
+        return value
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        if value is not None and not LABEL.match(value):
+            raise ValueError(f"label '{value}' must start with a letter (for example v3) so it never reads as an id")
+        return value
+
+
+class BuildConfig(Strict):
+    """Where a component's image is built from: a directory of this repository with a Dockerfile."""
+
+    context: str
+    dockerfile: str | None = None
+    args: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("context", "dockerfile")
+    @classmethod
+    def _relative(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("/") or ".." in value.split("/") or not value.strip()):
+            raise ValueError(f"'{value}' must be a path inside the repository, relative to its top (apps/my_model)")
+        return value
+
+
+class CatalogueComponent(Strict):
+    name: str
+    type: ComponentType
+    description: str | None = None
+    image: str
+    build: BuildConfig | None = None
+    port: Annotated[int, Field(ge=1, le=65535, strict=True)]
+    health_path: str
+    resources: Resources
+    default_version: Annotated[int, Field(strict=True, ge=1)] | str
+    smoke: SmokeRequest | None = None
+    versions: list[Version] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not COMPONENT_NAME.match(value) or len(value) > 50:
+            raise ValueError(
+                f"component name '{value}' must be lowercase letters, digits, '_' or '-', "
+                "start with a letter and be at most 50 characters"
+            )
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        last = value.rsplit("/", 1)[-1]
+        if "@" in value or ":" in last:
+            raise ValueError(f"image '{value}' must be a repository without tag or digest (versions carry the digest)")
+        if not IMAGE.match(value):
+            raise ValueError(f"'{value}' is not an image repository (example: europe-docker.pkg.dev/acme/ml/tagger)")
+        return value
+
+    @field_validator("health_path")
+    @classmethod
+    def _health(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"health_path '{value}' must start with '/'")
+        return value
+
+    @model_validator(mode="after")
+    def _versions(self) -> CatalogueComponent:
+        ids = [v.id for v in self.versions]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"version ids must be unique: {dup} appear more than once")
+        labels = [v.label for v in self.versions if v.label]
+        if len(set(labels)) != len(labels):
+            dup = sorted({x for x in labels if labels.count(x) > 1})
+            raise ValueError(f"version labels must be unique: {dup} appear more than once")
+        if self.find_version(self.default_version) is None:
+            raise ValueError(f"default_version {self.default_version!r} is not one of the versions")
+        return self
+
+    def find_version(self, ref: int | str) -> Version | None:
+        """A version by id (int, or digits) or by label."""
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            wanted = int(ref)
+            return next((v for v in self.versions if v.id == wanted), None)
+        return next((v for v in self.versions if v.label == ref), None)

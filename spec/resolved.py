@@ -1,0 +1,157 @@
+"""The resolved model: an environment as the program deploys it - each pin with its catalogue
+entry, its version and its layered settings. Built by `spec.environment.build_environment`."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal
+
+from spec.catalogue import CatalogueComponent, Version
+from spec.schema import SOURCE_VERSION, Pin, Settings, StackConfig, WorkerGroupConfig
+
+# Built-in settings: the lowest level of the hierarchy.
+BUILT_IN = {"replicas": 2, "worker_group": None, "low_latency_mode": False}
+Level = Literal["built-in", "project", "environment", "component"]
+
+
+# --------------------------------------------------------------------------- resolved model
+
+
+@dataclass(frozen=True)
+class ResolvedSetting:
+    value: Any
+    source: Level
+
+
+def resolve_settings(project: Settings, environment: Settings, component: Settings) -> dict[str, ResolvedSetting]:
+    """Layer the settings: built-in < project < environment < component; the most specific wins."""
+    levels = (project.explicit(), environment.explicit(), component.explicit())
+    return dict(_layered(tuple(tuple(level.items()) for level in levels)))
+
+
+@functools.lru_cache(maxsize=256)
+def _layered(levels: tuple[tuple[tuple[str, Any], ...], ...]) -> tuple[tuple[str, ResolvedSetting], ...]:
+    # Components mostly share their levels: one resolution per distinct combination.
+    resolved = {key: ResolvedSetting(value, "built-in") for key, value in BUILT_IN.items()}
+    for source, level in zip(("project", "environment", "component"), levels, strict=True):
+        for key, value in level:
+            resolved[key] = ResolvedSetting(value, source)  # type: ignore[arg-type]
+    return tuple(resolved.items())
+
+
+@dataclass(frozen=True)
+class ResolvedComponent:
+    pin: Pin
+    catalogue: CatalogueComponent
+    version: Version
+    settings: dict[str, ResolvedSetting]
+
+    @property
+    def name(self) -> str:
+        return self.pin.name
+
+    @property
+    def type(self) -> str:
+        return self.catalogue.type
+
+    @property
+    def k8s_name(self) -> str:
+        """The component's Kubernetes name (and in-namespace DNS name): '_' becomes '-'."""
+        return k8s_name(self.pin.name)
+
+    @property
+    def replicas(self) -> int:
+        return self.settings["replicas"].value
+
+    @property
+    def worker_group(self) -> str | None:
+        return self.settings["worker_group"].value
+
+    @property
+    def low_latency_mode(self) -> bool:
+        return self.settings["low_latency_mode"].value
+
+    @property
+    def image(self) -> str:
+        """The image by digest. A source-built image's digest exists only after the build: offline
+        renders show SOURCE_DIGEST in its place; the program deploys the build's own digest."""
+        return f"{self.catalogue.image}@{SOURCE_DIGEST if self.built else self.version.digest}"
+
+    @property
+    def built(self) -> bool:
+        """Deployed from an image built from the component's source tree (`version: source`)."""
+        return self.pin.version == SOURCE_VERSION
+
+    @property
+    def version_key(self) -> str:
+        """The version as objects name and label it: the id, or `source-<id>` for a source build
+        (which carries the app config of version <id>, the component's default)."""
+        return f"{SOURCE_VERSION}-{self.version.id}" if self.built else str(self.version.id)
+
+
+# What offline renders show for the digest of an image the program builds at deploy time.
+SOURCE_DIGEST = "sha256:built-from-source"
+
+
+def k8s_name(component: str) -> str:
+    return component.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A validated environment: everything the program needs, nothing left to check."""
+
+    project: str
+    name: str
+    config: StackConfig
+    project_settings: Settings
+    components: list[ResolvedComponent]
+    gcp_project: str | None = None
+    # The stack's environment config holds a `secure:` value: all of it is deployed as a Secret.
+    environment_config_secret: bool = False
+
+    @property
+    def namespace(self) -> str:
+        return f"{self.project}-{self.name}"
+
+    @property
+    def promotes_to(self) -> str | None:
+        return self.config.environment.promotes_to
+
+    @property
+    def ends_chain(self) -> bool:
+        """The stack at the end of the promotion chain (production): no promotes_to."""
+        return self.promotes_to is None
+
+    @property
+    def worker_groups(self) -> dict[str, WorkerGroupConfig]:
+        return self.config.worker_groups
+
+    @cached_property
+    def by_name(self) -> dict[str, ResolvedComponent]:
+        return {c.name: c for c in self.components}
+
+    def url(self, component: ResolvedComponent) -> str:
+        return f"https://{self.config.ingress.host}{route_prefix(self.project, self.name, component)}/"
+
+
+def route_prefix(project: str, environment: str, component: ResolvedComponent) -> str:
+    """The DESIGN.md URL path of a component, without the trailing slash."""
+    kind = "apps" if component.type == "app" else "models"
+    return f"/api/v1/projects/{project}/environments/{environment}/{kind}/{component.name}"
+
+
+def effective_resources(component: ResolvedComponent) -> dict[str, dict[str, str]]:
+    """Requests and limits as deployed. Memory is always limited (a leak must not starve its
+    neighbours); under low-latency mode requests equal limits, so the pod gets Guaranteed QoS."""
+    res = component.catalogue.resources
+    requests = {"cpu": str(res.requests.cpu), "memory": str(res.requests.memory)}
+    limits = {"memory": str(res.limits.memory or res.requests.memory)}
+    if res.limits.cpu is not None:
+        limits["cpu"] = str(res.limits.cpu)
+    if component.low_latency_mode:
+        limits.setdefault("cpu", requests["cpu"])
+        requests = dict(limits)
+    return {"requests": requests, "limits": limits}
