@@ -30,7 +30,7 @@ from spec.schema import DNS_LABEL
 
 PREFIX = "challenger-"
 # Keys a challenger copies from its parent; anything else (secrets, provenance) stays behind.
-COPIED = ("cluster", "ingress", "settings", "environment_config")
+COPIED = ("platform", "pulumi_org", "cluster", "ingress", "settings", "environment_config")
 _DURATION = re.compile(r"^(?P<n>[0-9]+)(?P<unit>[smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _SECRET: Any = object()

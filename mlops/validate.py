@@ -12,6 +12,7 @@ from spec.errors import Problem, did_you_mean, one_of
 from spec.project import NAMESPACE, list_stacks, stack_file_name
 
 PROMOTES_TO = f"{NAMESPACE}:environment.promotes_to"
+UPSTREAM = f"{NAMESPACE}:environment.upstream"
 
 
 def chain_problems(root: Path, envs: Mapping[str, Environment]) -> list[Problem]:
@@ -46,7 +47,44 @@ def chain_problems(root: Path, envs: Mapping[str, Environment]) -> list[Problem]
                 found.append(
                     Problem(display, PROMOTES_TO, f"a challenger promotes to its parent: set it to '{meta.parent}'")
                 )
+    found.extend(_upstreams(envs, known))
     found.extend(_cycles(envs))
+    return found
+
+
+def _upstreams(envs: Mapping[str, Environment], known: list[str]) -> list[Problem]:
+    """`upstream` mirrors `promotes_to` (challengers aside): the program of a stack reads its
+    upstream's pins through a StackReference, so the two must name each other."""
+    found: list[Problem] = []
+    for stack, env in envs.items():
+        upstream = env.config.environment.upstream
+        if upstream is not None:
+            source = envs.get(upstream)
+            if upstream not in known:
+                found.append(
+                    Problem(
+                        stack_file_name(stack), UPSTREAM, f"no stack '{upstream}': name the stack that promotes here"
+                    )
+                )
+            elif source is not None and source.promotes_to != stack:
+                found.append(
+                    Problem(
+                        stack_file_name(stack),
+                        UPSTREAM,
+                        f"'{upstream}' promotes to {source.promotes_to or 'nothing'}, not '{stack}': "
+                        f"name the stack whose promotes_to is '{stack}'",
+                    )
+                )
+        target = envs.get(env.promotes_to) if env.promotes_to else None
+        if env.config.challenger is None and target is not None and target.config.environment.upstream != stack:
+            found.append(
+                Problem(
+                    stack_file_name(env.promotes_to or ""),
+                    UPSTREAM,
+                    f"'{stack}' promotes here: set mlops:environment.upstream: {stack} (the program checks every "
+                    "promoted pin against it)",
+                )
+            )
     return found
 
 

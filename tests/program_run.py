@@ -26,7 +26,7 @@ from typing import Any
 
 import pulumi
 
-from spec.errors import ProgramError
+from spec.errors import ConfigError, ProgramError
 from spec.files import read_yaml
 from spec.project import PROJECT_FILE, config_value, main_directory, read_project_file, stack_file_name
 
@@ -98,12 +98,25 @@ def plain(value: Any, found: list[bool]) -> Any:
     return value
 
 
-class RecordingMocks(pulumi.runtime.Mocks):
-    """Records every resource's type, name and inputs; answers like an engine that created it."""
+# The organization the offline runs are in (what `pulumi.get_organization()` answers).
+ORGANIZATION = "acme"
+ACCESS_TOKEN = "offline-access-token"
 
-    def __init__(self) -> None:
+
+def built_digest(image_name: str) -> str:
+    """What the mock registry answers for a pushed image: repository@sha256 of the name."""
+    repository = image_name.rsplit(":", 1)[0] if "/" not in image_name.rsplit(":", 1)[-1] else image_name
+    return f"{repository}@sha256:{hashlib.sha256(image_name.encode()).hexdigest()}"
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records every resource's type, name and inputs; answers like an engine that created it.
+    `stack_outputs`: what StackReferences read, by full stack name (a stack not listed has none)."""
+
+    def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.inputs: dict[tuple[str, str], tuple[dict[str, Any], set[str], bool]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.stack_outputs = dict(stack_outputs or {})
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         recorded, secret = {}, set()
@@ -121,6 +134,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["name"] = f"{args.name}-{hashlib.sha256(args.name.encode()).hexdigest()[:7]}"
         if args.typ == "random:index/randomPassword:RandomPassword":
             state["result"] = GENERATED_SECRET
+        if args.typ == "docker:index/image:Image":
+            state["repoDigest"] = built_digest(str(args.inputs["imageName"]))
+        if args.typ == "pulumi:pulumi:StackReference":
+            state["outputs"] = dict(self.stack_outputs.get(str(args.inputs["name"]), {}))
+            state["secretOutputNames"] = []
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
@@ -131,6 +149,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "endpoint": FAKE_ENDPOINT,
                 "masterAuths": [{"clusterCaCertificate": FAKE_CA, "clientCertificateConfigs": []}],
             }, []
+        if args.token == "gcp:organizations/getClientConfig:getClientConfig":
+            return {"accessToken": ACCESS_TOKEN, "project": "offline", "region": "", "zone": "", "id": "x"}, []
         raise NotImplementedError(f"the offline run has no answer for data source {args.token}")
 
 
@@ -190,16 +210,21 @@ def run_program(
     stack: str,
     overrides: Mapping[str, Any] | None = None,
     secrets: Mapping[str, str] | None = None,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ProgramRun:
     """Run the project's program for `stack` under Pulumi's mocks and record it. `overrides`
     replace config values (as `--config key=value` would); `secrets` are the decrypted values of
-    `secure:` leaves by config path (`mlops:environment_config.db_password`). Raises ProgramError
-    with the program's one-line messages when the configuration is invalid."""
+    `secure:` leaves by config path (`mlops:environment_config.db_password`); `stack_outputs`
+    are what StackReferences read, by `<org>/<project>/<stack>` (default: the stack itself was
+    last deployed with the pins its file names, so the promotion guard sees nothing move).
+    Raises ProgramError with the program's one-line messages when the configuration is invalid."""
     root = root.resolve()
     project = str(read_yaml(root / PROJECT_FILE, PROJECT_FILE)["name"])
     main = main_directory(root)
     config, secret_keys = cli_config(root, stack, overrides, secrets)
-    mocks = RecordingMocks()
+    if stack_outputs is None:
+        stack_outputs = {f"{ORGANIZATION}/{project}/{stack}": {"pins": file_pins(root, stack)}}
+    mocks = RecordingMocks(stack_outputs)
     options: dict[tuple[str, str], pulumi.ResourceOptions] = {}
     identities: dict[int, tuple[str, str]] = {}
 
@@ -229,8 +254,8 @@ def run_program(
 
     env = {"PULUMI_CONFIG": json.dumps(config), "PULUMI_CONFIG_SECRET_KEYS": json.dumps(secret_keys)}
     with _process_state(env, main):
-        pulumi.runtime.reset_options(project=project, stack=stack, preview=False)
-        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
+        pulumi.runtime.reset_options(project=project, stack=stack, preview=False, organization=ORGANIZATION)
+        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, organization=ORGANIZATION)
         try:
             program()
         except pulumi.RunError as exc:
@@ -238,6 +263,21 @@ def run_program(
         finally:
             pulumi.runtime.set_all_config({}, [])
     return ProgramRun(stack, _resources(mocks, options, identities), outputs, secret_outputs, mocks.calls)
+
+
+def file_pins(root: Path, stack: str) -> list[dict[str, Any]]:
+    """The `pins` output a deployment of the stack file's pins exports ({name, type, version, digest})."""
+    from spec.environment import load_environment
+
+    try:
+        env = load_environment(root, stack)
+    except ConfigError:
+        return []  # the run itself reports the stack file's problems
+    return [
+        {"name": c.name, "type": c.type, "version": c.version.id, "digest": c.version.digest}
+        for c in env.components
+        if not c.built
+    ]
 
 
 def _resources(
