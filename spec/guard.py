@@ -28,7 +28,11 @@ def deployed_pins(pins: Any) -> Deployed | None:
     for pin in pins:
         if not isinstance(pin, dict) or not isinstance(pin.get("name"), str) or "digest" not in pin:
             return None
-        found[pin["name"]] = (pin.get("version"), pin.get("digest"))
+        version = pin.get("version")
+        # Stack outputs travel as JSON numbers: 158 may come back as 158.0.
+        if isinstance(version, float) and version.is_integer():
+            version = int(version)
+        found[pin["name"]] = (version, pin.get("digest"))
     return found
 
 
