@@ -211,12 +211,14 @@ def run_program(
     overrides: Mapping[str, Any] | None = None,
     secrets: Mapping[str, str] | None = None,
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    mocks_class: type[RecordingMocks] | None = None,
 ) -> ProgramRun:
     """Run the project's program for `stack` under Pulumi's mocks and record it. `overrides`
     replace config values (as `--config key=value` would); `secrets` are the decrypted values of
     `secure:` leaves by config path (`mlops:environment_config.db_password`); `stack_outputs`
     are what StackReferences read, by `<org>/<project>/<stack>` (default: the stack itself was
-    last deployed with the pins its file names, so the promotion guard sees nothing move).
+    last deployed with the pins its file names, so the promotion guard sees nothing move);
+    `mocks_class` answers for more resources than RecordingMocks does (the platform program's).
     Raises ProgramError with the program's one-line messages when the configuration is invalid."""
     root = root.resolve()
     project = str(read_yaml(root / PROJECT_FILE, PROJECT_FILE)["name"])
@@ -224,7 +226,7 @@ def run_program(
     config, secret_keys = cli_config(root, stack, overrides, secrets)
     if stack_outputs is None:
         stack_outputs = {f"{ORGANIZATION}/{project}/{stack}": {"pins": file_pins(root, stack)}}
-    mocks = RecordingMocks(stack_outputs)
+    mocks = (mocks_class or RecordingMocks)(stack_outputs)
     options: dict[tuple[str, str], pulumi.ResourceOptions] = {}
     identities: dict[int, tuple[str, str]] = {}
 

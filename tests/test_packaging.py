@@ -145,11 +145,20 @@ def test_nothing_touches_the_sdk_s_private_surface() -> None:
 
 
 def test_the_program_and_components_never_import_the_tooling() -> None:
-    for package in ("infra", "components", "spec"):
+    for package in ("infra", "platform", "components", "spec"):
         for path in (REPO / package).rglob("*.py"):
             for module, _ in imported_modules(path):
                 assert not module.startswith("mlops"), f"{path.relative_to(REPO)} imports {module}"
                 assert not module.startswith("tests"), f"{path.relative_to(REPO)} imports {module}"
+
+
+def test_the_platform_folder_is_no_package_that_shadows_the_standard_library() -> None:
+    """`platform/` is a Pulumi project directory: an __init__.py would make `import platform` ours."""
+    assert (REPO / "platform" / "__main__.py").is_file()
+    assert not (REPO / "platform" / "__init__.py").exists()
+    import platform
+
+    assert Path(platform.__file__).parent != REPO / "platform"
 
 
 def test_the_model_package_has_no_pulumi_import() -> None:

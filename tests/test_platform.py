@@ -1,0 +1,479 @@
+"""The platform program (`platform/`): run as the language host runs it, under Pulumi's mocks, it
+declares the shared network, cluster, registry, bucket and node identity with every hardening
+setting, protects what cannot be recreated, exports the output contract the environment stacks
+read, and stops bad config with one line naming the file, the key and the fix."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.platform import NODE_PROJECT_ROLES, OUTPUT_NAMES
+from spec.errors import ConfigError, ProgramError
+from spec.platform_config import platform_config
+
+from .conftest import REPO, edit_yaml, load_yaml
+from .platform_run import COMPUTE_API, PLATFORM, platform_stacks, run_platform
+from .program_run import FAKE_CA, FAKE_ENDPOINT, ProgramRun, RecordedResource
+from .test_packaging import imported_modules
+
+CLUSTER = "gcp:container/cluster:Cluster"
+NETWORK = "gcp:compute/network:Network"
+SUBNETWORK = "gcp:compute/subnetwork:Subnetwork"
+ROUTER = "gcp:compute/router:Router"
+NAT = "gcp:compute/routerNat:RouterNat"
+REPOSITORY = "gcp:artifactregistry/repository:Repository"
+REPOSITORY_MEMBER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
+PROJECT_MEMBER = "gcp:projects/iAMMember:IAMMember"
+BUCKET = "gcp:storage/bucket:Bucket"
+ACCOUNT = "gcp:serviceaccount/account:Account"
+COMPONENT = "mlops:platform:SharedPlatform"
+STACK_FILE = "platform/Pulumi.shared.yaml"
+NODES = "ml-platform-nodes@acme-ml-platform.iam.gserviceaccount.com"
+
+
+@pytest.fixture(scope="module")
+def shared() -> ProgramRun:
+    """The committed shared stack, run once for the tests that only read it."""
+    return run_platform()
+
+
+@pytest.fixture()
+def platform_copy(tmp_path: Path) -> Path:
+    """A throw-away copy of the platform project, to edit its stack file."""
+    root = tmp_path / "platform"
+    shutil.copytree(PLATFORM, root, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def one(run: ProgramRun, type_: str) -> RecordedResource:
+    (found,) = run.of_type(type_)
+    return found
+
+
+def cluster(run: ProgramRun) -> dict[str, Any]:
+    return one(run, CLUSTER).inputs
+
+
+class TestStackFiles:
+    """Every committed platform stack file runs under the mocks and names only known keys."""
+
+    @pytest.mark.parametrize("stack", platform_stacks())
+    def test_runs_and_declares_one_of_each(self, stack: str) -> None:
+        run = run_platform(stack=stack)
+        for type_ in (COMPONENT, NETWORK, SUBNETWORK, ROUTER, NAT, CLUSTER, REPOSITORY, BUCKET, ACCOUNT):
+            assert len(run.of_type(type_)) == 1, type_
+
+    @pytest.mark.parametrize("stack", platform_stacks())
+    def test_every_key_is_known(self, stack: str) -> None:
+        # The program reads known keys only; a misspelt key would be silently ignored by it.
+        config = load_yaml(PLATFORM / f"Pulumi.{stack}.yaml")["config"]
+        platform_config(config, f"platform/Pulumi.{stack}.yaml")
+
+    def test_there_is_a_shared_stack(self) -> None:
+        assert "shared" in platform_stacks()
+
+
+class TestNetwork:
+    """The cluster has a network of its own: one subnetwork, VPC-native ranges, NAT for egress."""
+
+    def test_network_has_no_automatic_subnetworks(self, shared: ProgramRun) -> None:
+        network = one(shared, NETWORK).inputs
+        assert network["autoCreateSubnetworks"] is False
+        assert network["name"] == "ml-platform"
+
+    def test_subnetwork_carries_pod_and_service_ranges_and_private_google_access(self, shared: ProgramRun) -> None:
+        subnet = one(shared, SUBNETWORK).inputs
+        assert subnet["network"] == "projects/acme-ml-platform/global/networks/ml-platform"
+        assert (subnet["region"], subnet["ipCidrRange"]) == ("europe-west2", "10.10.0.0/20")
+        assert {r["rangeName"]: r["ipCidrRange"] for r in subnet["secondaryIpRanges"]} == {
+            "pods": "10.16.0.0/14",
+            "services": "10.20.0.0/20",
+        }
+        assert subnet["privateIpGoogleAccess"] is True
+
+    def test_cloud_nat_gives_the_private_nodes_egress(self, shared: ProgramRun) -> None:
+        router, nat = one(shared, ROUTER).inputs, one(shared, NAT).inputs
+        assert router["network"] == "projects/acme-ml-platform/global/networks/ml-platform"
+        assert (nat["router"], nat["region"]) == (router["name"], "europe-west2")
+        assert nat["natIpAllocateOption"] == "AUTO_ONLY"
+        assert nat["sourceSubnetworkIpRangesToNat"] == "LIST_OF_SUBNETWORKS"
+        assert nat["subnetworks"] == [
+            {
+                "name": "projects/acme-ml-platform/regions/europe-west2/subnetworks/ml-platform-subnet",
+                "sourceIpRangesToNats": ["ALL_IP_RANGES"],
+            }
+        ]
+
+
+class TestClusterPlacement:
+    """A regional, VPC-native Standard cluster in the platform's own subnetwork."""
+
+    def test_regional_in_the_configured_project(self, shared: ProgramRun) -> None:
+        inputs = cluster(shared)
+        assert (inputs["name"], inputs["location"], inputs["project"]) == (
+            "ml-platform",
+            "europe-west2",
+            "acme-ml-platform",
+        )
+        assert "enableAutopilot" not in inputs
+
+    def test_vpc_native_on_the_subnetwork_s_secondary_ranges(self, shared: ProgramRun) -> None:
+        inputs = cluster(shared)
+        ranges = {r["rangeName"] for r in one(shared, SUBNETWORK).inputs["secondaryIpRanges"]}
+        policy = inputs["ipAllocationPolicy"]
+        assert {policy["clusterSecondaryRangeName"], policy["servicesSecondaryRangeName"]} == ranges
+        assert inputs["networkingMode"] == "VPC_NATIVE"
+        assert inputs["network"] == COMPUTE_API + "projects/acme-ml-platform/global/networks/ml-platform"
+        assert inputs["subnetwork"].endswith("/regions/europe-west2/subnetworks/ml-platform-subnet")
+
+    def test_resource_labels_name_the_owner_and_the_configured_labels(self, shared: ProgramRun) -> None:
+        labels = {"team": "ml-platform", "cost-centre": "ml", "managed-by": "pulumi", "mlops-platform": "ml-platform"}
+        assert cluster(shared)["resourceLabels"] == labels
+        assert one(shared, REPOSITORY).inputs["labels"] == labels
+        assert one(shared, BUCKET).inputs["labels"] == labels
+
+
+class TestClusterAccess:
+    """Who reaches the cluster and as whom: private nodes, named networks, IAM and Workload Identity only."""
+
+    def test_workload_identity_pool_is_the_project_s(self, shared: ProgramRun) -> None:
+        assert cluster(shared)["workloadIdentityConfig"] == {"workloadPool": "acme-ml-platform.svc.id.goog"}
+
+    def test_private_nodes_with_the_configured_control_plane_range(self, shared: ProgramRun) -> None:
+        assert cluster(shared)["privateClusterConfig"] == {
+            "enablePrivateNodes": True,
+            "enablePrivateEndpoint": False,
+            "masterIpv4CidrBlock": "172.16.0.16/28",
+        }
+
+    def test_only_the_configured_networks_reach_the_control_plane(self, shared: ProgramRun) -> None:
+        assert cluster(shared)["masterAuthorizedNetworksConfig"] == {
+            "cidrBlocks": [
+                {"cidrBlock": "203.0.113.0/24", "displayName": "office"},
+                {"cidrBlock": "198.51.100.0/28", "displayName": "ci-runners"},
+            ]
+        }
+
+    def test_an_empty_list_still_enables_authorized_networks(self, platform_copy: Path) -> None:
+        run = run_platform(platform_copy, overrides={"platform:master_authorized_networks": []})
+        assert cluster(run)["masterAuthorizedNetworksConfig"] == {"cidrBlocks": []}
+
+    def test_no_legacy_abac_no_client_certificate_no_basic_auth(self, shared: ProgramRun) -> None:
+        inputs = cluster(shared)
+        assert inputs["enableLegacyAbac"] is False
+        assert inputs["masterAuth"] == {"clientCertificateConfig": {"issueClientCertificate": False}}
+
+
+class TestClusterOperations:
+    """Upgrades, routing, observability and network policy are on from the first day."""
+
+    def test_release_channel_from_config_default_regular(self, shared: ProgramRun, platform_copy: Path) -> None:
+        assert cluster(shared)["releaseChannel"] == {"channel": "REGULAR"}
+        edit_yaml(platform_copy / "Pulumi.shared.yaml", lambda d: d["config"].pop("platform:release_channel"))
+        assert cluster(run_platform(platform_copy))["releaseChannel"] == {"channel": "REGULAR"}
+        stable = run_platform(platform_copy, overrides={"platform:release_channel": "STABLE"})
+        assert cluster(stable)["releaseChannel"] == {"channel": "STABLE"}
+
+    def test_gateway_api_standard_channel(self, shared: ProgramRun) -> None:
+        assert cluster(shared)["gatewayApiConfig"] == {"channel": "CHANNEL_STANDARD"}
+
+    def test_managed_prometheus_logging_and_monitoring(self, shared: ProgramRun) -> None:
+        inputs = cluster(shared)
+        assert inputs["monitoringConfig"]["managedPrometheus"] == {"enabled": True}
+        assert inputs["monitoringService"] == "monitoring.googleapis.com/kubernetes"
+        assert inputs["loggingService"] == "logging.googleapis.com/kubernetes"
+        assert set(inputs["loggingConfig"]["enableComponents"]) == {"SYSTEM_COMPONENTS", "WORKLOADS"}
+
+    def test_dataplane_v2_and_shielded_nodes(self, shared: ProgramRun) -> None:
+        inputs = cluster(shared)
+        assert inputs["datapathProvider"] == "ADVANCED_DATAPATH"
+        assert inputs["enableShieldedNodes"] is True
+        # Dataplane V2 enforces NetworkPolicy itself: the Calico add-on must not be asked for as well.
+        assert "networkPolicy" not in inputs
+
+
+class TestClusterLifecycle:
+    """The cluster cannot be deleted by accident, and owns no node pool after its creation."""
+
+    def test_deletion_protection_and_protect(self, shared: ProgramRun) -> None:
+        assert cluster(shared)["deletionProtection"] is True
+        assert one(shared, CLUSTER).protect is True
+
+    def test_exactly_the_unrecreatable_resources_are_protected(self, shared: ProgramRun) -> None:
+        assert sorted(r.type for r in shared.resources if r.protect) == sorted([BUCKET, CLUSTER, REPOSITORY])
+
+    def test_default_node_pool_is_removed_and_no_pool_is_declared(self, shared: ProgramRun) -> None:
+        inputs = cluster(shared)
+        assert (inputs["removeDefaultNodePool"], inputs["initialNodeCount"]) == (True, 1)
+        assert "nodePools" not in inputs
+        assert not shared.of_type("gcp:container/nodePool:NodePool")
+
+    def test_the_temporary_default_pool_runs_as_the_node_account_and_is_ignored_after(self, shared: ProgramRun) -> None:
+        node_config = cluster(shared)["nodeConfig"]
+        assert node_config["serviceAccount"] == NODES
+        assert node_config["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+        assert node_config["shieldedInstanceConfig"] == {"enableSecureBoot": True, "enableIntegrityMonitoring": True}
+        assert one(shared, CLUSTER).ignore_changes == ["nodeConfig"]
+
+
+class TestRegistry:
+    """A Docker repository whose tags never move and whose untagged images expire."""
+
+    def test_docker_with_immutable_tags(self, shared: ProgramRun) -> None:
+        repository = one(shared, REPOSITORY).inputs
+        assert (repository["repositoryId"], repository["location"], repository["format"]) == (
+            "ml-images",
+            "europe-west2",
+            "DOCKER",
+        )
+        assert repository["dockerConfig"] == {"immutableTags": True}
+        assert one(shared, REPOSITORY).protect is True
+
+    def test_cleanup_deletes_untagged_images_after_the_configured_days(
+        self, shared: ProgramRun, platform_copy: Path
+    ) -> None:
+        def policies(run: ProgramRun) -> list[dict[str, Any]]:
+            repository = one(run, REPOSITORY).inputs
+            assert repository["cleanupPolicyDryRun"] is False
+            return repository["cleanupPolicies"]
+
+        expected = {"id": "delete-untagged", "action": "DELETE", "condition": {"tagState": "UNTAGGED"}}
+        assert policies(shared) == [{**expected, "condition": {"tagState": "UNTAGGED", "olderThan": "14d"}}]
+        longer = run_platform(platform_copy, overrides={"platform:untagged_image_retention_days": 30})
+        assert policies(longer) == [{**expected, "condition": {"tagState": "UNTAGGED", "olderThan": "30d"}}]
+
+
+class TestBucket:
+    """Model artifacts: never public, IAM only, versioned, old versions expire, never force-deleted."""
+
+    def test_uniform_access_and_public_access_prevention(self, shared: ProgramRun) -> None:
+        bucket = one(shared, BUCKET).inputs
+        assert (bucket["name"], bucket["location"]) == ("acme-ml-platform-ml-artifacts", "EUROPE-WEST2")
+        assert bucket["uniformBucketLevelAccess"] is True
+        assert bucket["publicAccessPrevention"] == "enforced"
+
+    def test_versioned_and_noncurrent_versions_expire(self, shared: ProgramRun, platform_copy: Path) -> None:
+        bucket = one(shared, BUCKET).inputs
+        assert bucket["versioning"] == {"enabled": True}
+        rule = {"action": {"type": "Delete"}, "condition": {"withState": "ARCHIVED", "daysSinceNoncurrentTime": 30}}
+        assert bucket["lifecycleRules"] == [rule]
+        week = run_platform(platform_copy, overrides={"platform:noncurrent_version_retention_days": 7})
+        assert one(week, BUCKET).inputs["lifecycleRules"][0]["condition"]["daysSinceNoncurrentTime"] == 7
+
+    def test_never_force_destroyed_and_protected(self, shared: ProgramRun) -> None:
+        assert one(shared, BUCKET).inputs["forceDestroy"] is False
+        assert one(shared, BUCKET).protect is True
+
+
+class TestNodeServiceAccount:
+    """Nodes run as an account that writes logs and metrics and reads one repository, nothing more."""
+
+    def test_account_id_and_project(self, shared: ProgramRun) -> None:
+        account = one(shared, ACCOUNT).inputs
+        assert (account["accountId"], account["project"]) == ("ml-platform-nodes", "acme-ml-platform")
+
+    def test_project_roles_are_exactly_the_writers_and_the_viewer(self, shared: ProgramRun) -> None:
+        members = shared.of_type(PROJECT_MEMBER)
+        assert (
+            sorted(m.inputs["role"] for m in members)
+            == sorted(NODE_PROJECT_ROLES)
+            == [
+                "roles/logging.logWriter",
+                "roles/monitoring.metricWriter",
+                "roles/monitoring.viewer",
+                "roles/stackdriver.resourceMetadata.writer",
+            ]
+        )
+        assert {(m.inputs["project"], m.inputs["member"]) for m in members} == {
+            ("acme-ml-platform", f"serviceAccount:{NODES}")
+        }
+
+    def test_registry_reader_on_the_repository_only(self, shared: ProgramRun) -> None:
+        (reader,) = shared.of_type(REPOSITORY_MEMBER)
+        assert reader.inputs == {
+            "project": "acme-ml-platform",
+            "location": "europe-west2",
+            "repository": "ml-images",
+            "role": "roles/artifactregistry.reader",
+            "member": f"serviceAccount:{NODES}",
+        }
+        assert not [m for m in shared.of_type(PROJECT_MEMBER) if "artifactregistry" in m.inputs["role"]]
+
+
+class TestComponent:
+    """One ComponentResource, every resource its child, stable names."""
+
+    def test_every_resource_is_a_child_of_the_shared_platform(self, shared: ProgramRun) -> None:
+        component = one(shared, COMPONENT)
+        assert (component.name, component.parent) == ("platform", "")
+        assert {(r.parent, r.parent_type) for r in shared.resources if r is not component} == {("platform", COMPONENT)}
+
+    def test_every_gcp_resource_names_its_project(self, shared: ProgramRun) -> None:
+        """Never the provider's default project, which may be another one on the deployer's machine."""
+        gcp = [r for r in shared.resources if r.type.startswith("gcp:")]
+        assert gcp and {r.inputs.get("project") for r in gcp} == {"acme-ml-platform"}
+
+    def test_child_names_do_not_depend_on_config(self, shared: ProgramRun, platform_copy: Path) -> None:
+        renamed = run_platform(
+            platform_copy, overrides={"platform:cluster_name": "other", "platform:registry_id": "other-images"}
+        )
+        assert sorted(r.urn for r in renamed.resources) == sorted(r.urn for r in shared.resources)
+
+
+class TestOutputs:
+    """The outputs the environment stacks read through pulumi.StackReference: a contract."""
+
+    def test_names_are_exactly_the_contract(self, shared: ProgramRun) -> None:
+        assert sorted(shared.outputs) == sorted(OUTPUT_NAMES)
+        assert shared.secret_outputs == set()
+
+    def test_values(self, shared: ProgramRun) -> None:
+        assert shared.outputs == {
+            "cluster_name": "ml-platform",
+            "cluster_location": "europe-west2",
+            "cluster_project": "acme-ml-platform",
+            "cluster_endpoint": FAKE_ENDPOINT,
+            "cluster_ca_certificate": FAKE_CA,
+            "workload_pool": "acme-ml-platform.svc.id.goog",
+            "registry": "europe-west2-docker.pkg.dev/acme-ml-platform/ml-images",
+            "registry_host": "europe-west2-docker.pkg.dev",
+            "artifact_bucket": "acme-ml-platform-ml-artifacts",
+            "node_service_account": NODES,
+            "network": COMPUTE_API + "projects/acme-ml-platform/global/networks/ml-platform",
+        }
+
+
+# (id, config overrides as the CLI hands them, key named, words of the fix)
+BAD_VALUES = [
+    ("master-not-28", {"platform:master_cidr": "172.16.0.0/24"}, "platform:master_cidr", "must be a /28"),
+    ("pods-overlap", {"platform:pods_cidr": "10.10.0.0/16"}, "platform:pods_cidr", "overlaps subnet_cidr"),
+    ("host-bits", {"platform:subnet_cidr": "10.10.0.1/20"}, "platform:subnet_cidr", "host bits zero"),
+    ("channel", {"platform:release_channel": "FAST"}, "platform:release_channel", "'REGULAR'"),
+    (
+        "open-to-all",
+        {"platform:master_authorized_networks": [{"cidr": "0.0.0.0/0", "name": "all"}]},
+        "platform:master_authorized_networks[all]",
+        "whole internet",
+    ),
+    (
+        "network-extra-key",
+        {"platform:master_authorized_networks": [{"cidr": "10.0.0.0/8", "name": "vpn", "port": 443}]},
+        "platform:master_authorized_networks[vpn].port",
+        "allowed keys: cidr, name",
+    ),
+    ("not-a-list", {"platform:master_authorized_networks": "office"}, "platform:master_authorized_networks", "YAML"),
+    ("days-text", {"platform:untagged_image_retention_days": "two weeks"}, "platform:untagged", "valid integer"),
+    ("days-zero", {"platform:noncurrent_version_retention_days": 0}, "platform:noncurrent", "greater than or equal"),
+    ("bucket", {"platform:bucket_name": "Models"}, "platform:bucket_name", "GCS bucket name"),
+    ("registry", {"platform:registry_id": "ML_images"}, "platform:registry_id", "repository id"),
+    ("label", {"platform:labels": {"Team": "x"}}, "platform:labels", "GCP label"),
+    ("long-name", {"platform:cluster_name": "c" * 30}, "platform:node_service_account_id", "set a shorter one"),
+    ("region", {"platform:region": "Europe West 2"}, "platform:region", "europe-west2"),
+]
+
+
+class TestBadConfig:
+    """A bad value stops the program with one line: the stack file, the key as written, the fix."""
+
+    @pytest.mark.parametrize(("overrides", "key", "fix"), [c[1:] for c in BAD_VALUES], ids=[c[0] for c in BAD_VALUES])
+    def test_bad_value_is_one_line(self, platform_copy: Path, overrides: dict[str, Any], key: str, fix: str) -> None:
+        with pytest.raises(ProgramError) as raised:
+            run_platform(platform_copy, overrides=overrides)
+        (line,) = str(raised.value).splitlines()
+        assert line.startswith(f"{STACK_FILE}: {key}"), line
+        assert fix in line, line
+
+    @pytest.mark.parametrize(
+        ("key", "fix"),
+        [
+            ("gcp:project", "pulumi config set gcp:project"),
+            ("platform:master_authorized_networks", "list the networks that may reach the control plane"),
+            ("platform:region", "pulumi config set region"),
+        ],
+    )
+    def test_missing_required_key_is_one_line(self, platform_copy: Path, key: str, fix: str) -> None:
+        edit_yaml(platform_copy / "Pulumi.shared.yaml", lambda d: d["config"].pop(key))
+        with pytest.raises(ProgramError) as raised:
+            run_platform(platform_copy)
+        (line,) = str(raised.value).splitlines()
+        assert line.startswith(f"{STACK_FILE}: {key}: required key is missing: "), line
+        assert fix in line, line
+
+    def test_misspelt_key_in_a_stack_file_is_named(self) -> None:
+        config = {**load_yaml(PLATFORM / "Pulumi.shared.yaml")["config"], "platform:relase_channel": "STABLE"}
+        with pytest.raises(ConfigError) as raised:
+            platform_config(config, STACK_FILE)
+        assert str(raised.value).startswith(
+            f"{STACK_FILE}: platform:relase_channel: unknown key (did you mean 'release_channel'?)"
+        )
+
+
+class TestDefaults:
+    """What a stack file may leave out: names derived from the project and the cluster, the region from gcp:region."""
+
+    def test_names_derive_from_project_and_cluster(self, platform_copy: Path) -> None:
+        def change(data: dict) -> None:
+            for key in ("bucket_name", "registry_id", "cluster_name", "untagged_image_retention_days", "labels"):
+                data["config"].pop(f"platform:{key}")
+
+        edit_yaml(platform_copy / "Pulumi.shared.yaml", change)
+        run = run_platform(platform_copy)
+        assert one(run, BUCKET).inputs["name"] == "acme-ml-platform-ml-artifacts"
+        assert one(run, REPOSITORY).inputs["repositoryId"] == "ml-images"
+        assert one(run, ACCOUNT).inputs["accountId"] == "ml-platform-nodes"
+        assert cluster(run)["name"] == "ml-platform"
+        assert cluster(run)["resourceLabels"] == {"managed-by": "pulumi", "mlops-platform": "ml-platform"}
+        assert one(run, REPOSITORY).inputs["cleanupPolicies"][0]["condition"]["olderThan"] == "14d"
+
+    def test_region_falls_back_to_gcp_region(self, platform_copy: Path) -> None:
+        def change(data: dict) -> None:
+            data["config"].pop("platform:region")
+            data["config"]["gcp:region"] = "europe-west1"
+
+        edit_yaml(platform_copy / "Pulumi.shared.yaml", change)
+        run = run_platform(platform_copy)
+        assert cluster(run)["location"] == "europe-west1"
+        assert run.outputs["registry_host"] == "europe-west1-docker.pkg.dev"
+
+
+class TestLayout:
+    """platform/ is a Pulumi project of its own, never a Python package, importing only the program's packages."""
+
+    def test_project_file(self) -> None:
+        project = load_yaml(PLATFORM / "Pulumi.yaml")
+        assert project["name"] == "platform"
+        assert project["runtime"] == {
+            "name": "python",
+            "options": {"toolchain": "pip", "virtualenv": "../.venv"},
+        }
+        assert project.get("main", ".") in (".", "./")
+        assert (PLATFORM / "__main__.py").is_file()
+
+    def test_no_package_named_platform_shadows_the_standard_library(self) -> None:
+        assert not (PLATFORM / "__init__.py").exists()
+        # The repository root first on sys.path, as under pytest or `python -m` from the root.
+        code = (
+            "import sys; assert 'platform' not in sys.modules; sys.path[:0] = ['.']; "
+            "import platform; print(platform.__file__)"
+        )
+        result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        assert not Path(result.stdout.strip()).resolve().is_relative_to(REPO)
+
+    def test_program_imports_work_from_its_directory_alone(self) -> None:
+        """The language host puts only platform/ on sys.path: the installed packages must resolve."""
+        code = "import sys; sys.path[:0] = ['.']; import components.platform, spec.platform_config"
+        result = subprocess.run([sys.executable, "-c", code], cwd=PLATFORM, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+
+    def test_program_imports_neither_the_tooling_nor_the_environment_program(self) -> None:
+        sources = [*PLATFORM.rglob("*.py"), REPO / "components" / "platform.py", REPO / "spec" / "platform_config.py"]
+        for path in sources:
+            for module, _ in imported_modules(path):
+                assert module.split(".")[0] not in ("mlops", "tests", "infra"), f"{path}: imports {module}"
