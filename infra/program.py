@@ -48,6 +48,13 @@ def source_images(inputs: StackInputs) -> dict[str, SourceImage]:
         assert build is not None  # the environment refuses a source pin without a build
         context = inputs.root / build.context
         dockerfile = inputs.root / build.dockerfile if build.dockerfile else None
+        missing = [p for p in (context, dockerfile or context / "Dockerfile") if not p.exists()]
+        if missing:
+            where = "build.dockerfile" if dockerfile is not None and missing[-1] == dockerfile else "build.context"
+            raise pulumi.RunError(
+                f"config/components/{c.name}.yaml: {where}: {missing[0].relative_to(inputs.root)} does not exist: "
+                "point it at the component's source tree (a directory with a Dockerfile)"
+            )
         images[c.name] = SourceImage(
             c.name,
             SourceImageArgs(

@@ -23,7 +23,7 @@ from spec.files import parse_yaml, read_yaml
 from spec.files import read_text as read_file_text
 from spec.problems import plain_key, problems
 from spec.project import catalogue_file, load_catalogue
-from spec.schema import DIGEST, LABEL
+from spec.schema import DIGEST, LABEL, SOURCE_VERSION
 
 # How catalogue files are laid out: a version is a block mapping whose app config is one flow
 # mapping (`app_config: {target: category, threshold: 0.6}`), at depth 3 from the document root.
@@ -88,7 +88,17 @@ def _check_label(versions: list[dict[str, Any]], label: str, display: str, keep_
             )
 
 
-def add(root: Path, component: str, digest: str, label: str | None, app_config: Path | None, make_default: bool) -> int:
+def add(
+    root: Path,
+    component: str,
+    digest: str,
+    label: str | None,
+    app_config: Path | None,
+    make_default: bool,
+    ran_with: dict[str, Any] | None = None,
+) -> int:
+    """Append a version; its app config is the `app_config` file's, else `ran_with` (the app config
+    a stack ran the image with), else none."""
     _, display = _path(root, component)
     if not DIGEST.match(digest):
         raise ConfigError.one(
@@ -101,6 +111,8 @@ def add(root: Path, component: str, digest: str, label: str | None, app_config: 
         config = read_yaml(app_config, str(app_config))
         if not isinstance(config, dict):
             raise ConfigError.one(str(app_config), "", "must be a YAML mapping (key: value) of app config")
+    elif ran_with:
+        config = ran_with
 
     def change(doc: YamlDocument, versions: list[dict[str, Any]]) -> int:
         for version in versions:
@@ -122,6 +134,34 @@ def add(root: Path, component: str, digest: str, label: str | None, app_config: 
         return new_id
 
     return _edit(root, component, change)
+
+
+def built_version(root: Path, component: str, stack: str, outputs: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """(digest, app config) of what `stack` runs for `component` when it runs a source build,
+    from its outputs (`pins` and `components`). A catalogue version is refused: it is one already."""
+    entry = get(root, component)
+    display = f"outputs of stack {stack}"
+    pins = outputs.get("pins")
+    found = [p for p in pins if isinstance(p, dict) and p.get("name") == component] if isinstance(pins, list) else []
+    if not found:
+        raise ConfigError.one(display, "pins", f"'{component}' is not deployed in {stack}: deploy it first")
+    pin = found[0]
+    digest = pin.get("digest")
+    if not isinstance(digest, str) or not DIGEST.match(digest):
+        raise ConfigError.one(
+            display, "pins", f"no image digest for '{component}': redeploy {stack} with this program (it exports one)"
+        )
+    if pin.get("version") != SOURCE_VERSION:
+        raise ConfigError.one(
+            display,
+            "pins",
+            f"{stack} runs catalogue version {pin.get('version')} of '{component}', not a source build: nothing to add",
+        )
+    # The build ran with the app config of the version its objects name: source-<id>.
+    deployed = (outputs.get("components") or {}).get(component) or {}
+    ran = str(deployed.get("version", ""))
+    base = entry.find_version(int(ran.rsplit("-", 1)[1])) if ran.startswith(f"{SOURCE_VERSION}-") else None
+    return digest, (dict(base.app_config) if base is not None and base.app_config else None)
 
 
 def tag(root: Path, component: str, version: str, label: str) -> int:

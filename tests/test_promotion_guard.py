@@ -10,7 +10,7 @@ import pytest
 
 from spec.errors import ProgramError
 
-from .conftest import edit_stack, edit_yaml, stack_config
+from .conftest import edit_stack, stack_config
 from .program_run import ACCESS_TOKEN, ORGANIZATION, ProgramRun, built_digest, file_pins, run_program
 
 PROJECT = "document-tagging"
@@ -71,9 +71,11 @@ class TestPromotionGuard:
         upstream = pins_with(project, "integration", "document_tagging", 158)
         run = run_uat_pinned(project, 158, upstream)
         assert deployment_image(run, "document_tagging").endswith(digest_of(project, "document_tagging", 158))
-        assert {
-            k: v for k, v in run.outputs["pins"][0].items() if k != "digest"
-        } == {"name": "document_tagging", "type": "model", "version": 158}
+        assert {k: v for k, v in run.outputs["pins"][0].items() if k != "digest"} == {
+            "name": "document_tagging",
+            "type": "model",
+            "version": 158,
+        }
 
     def test_a_pin_the_upstream_does_not_run_fails_naming_it(self, project: Path) -> None:
         upstream = pins_with(project, "integration", "document_tagging", 158)
@@ -131,10 +133,11 @@ def add_build(root: Path, component: str = "document_tagging") -> Path:
     context.mkdir(parents=True)
     (context / "Dockerfile").write_text("FROM scratch\nCOPY model.json /model.json\n")
     (context / "model.json").write_text("{}\n")
-    edit_yaml(
-        root / "config" / "components" / f"{component}.yaml",
-        lambda data: data.__setitem__("build", {"context": f"apps/{component}", "args": {"MODEL": "tiny"}}),
-    )
+    catalogue = root / "config" / "components" / f"{component}.yaml"
+    lines = [line for line in catalogue.read_text().splitlines(keepends=True) if not line.startswith("build:")]
+    at = next(i for i, line in enumerate(lines) if line.startswith("image:")) + 1
+    lines.insert(at, f"build: {{context: apps/{component}, args: {{MODEL: tiny}}}}\n")
+    catalogue.write_text("".join(lines))
     return context
 
 
@@ -197,7 +200,16 @@ class TestSourceBuilds:
         assert str(raised.value).count("\n") == 0
         assert "version: source is for integration and challengers only" in str(raised.value)
 
+    def test_a_missing_build_context_is_one_line(self, project: Path) -> None:
+        context = add_build(project)
+        (context / "Dockerfile").unlink()
+        pin_source(project, "integration")
+        with pytest.raises(ProgramError, match=r"build.context: apps/document_tagging/Dockerfile does not exist"):
+            run_program(project, "integration")
+
     def test_a_component_without_build_cannot_be_source(self, project: Path) -> None:
+        catalogue = project / "config" / "components" / "document_tagging.yaml"
+        catalogue.write_text("".join(x for x in catalogue.read_text().splitlines(True) if not x.startswith("build:")))
         pin_source(project, "integration")
         with pytest.raises(
             ProgramError, match=r"has no source to build: add build: \{context: apps/document_tagging\}"
@@ -266,3 +278,69 @@ class TestPlatformReference:
         edit_stack(project, "integration", lambda c: c.__setitem__("mlops:platform", "shared"))
         with pytest.raises(ProgramError, match=r"mlops:platform: 'shared' is not a stack name"):
             run_program(project, "integration")
+
+
+class TestRegisterWhatAStackBuilt:
+    """`mlops version add COMPONENT --from-stack STACK` turns a source build into a catalogue version."""
+
+    @pytest.fixture()
+    def cli(self, project: Path, monkeypatch: pytest.MonkeyPatch):
+        from typer.testing import CliRunner
+
+        from mlops.cli import app
+
+        monkeypatch.chdir(project)
+        return lambda *args: CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+    def outputs_file(self, project: Path) -> Path:
+        """Integration's outputs after deploying document_tagging from source (the program's own run)."""
+        import json
+
+        add_build(project)
+        pin_source(project, "integration")
+        outputs = run_program(project, "integration").outputs
+        path = project / "integration-outputs.json"
+        path.write_text(json.dumps(outputs))
+        return path
+
+    def test_the_built_digest_becomes_a_version_with_the_app_config_it_ran_with(self, project: Path, cli) -> None:
+        from spec.project import load_catalogue
+
+        outputs = self.outputs_file(project)
+        built = json_pins(outputs)["document_tagging"]["digest"]
+        result = cli(
+            "version",
+            "add",
+            "document_tagging",
+            "--from-stack",
+            "integration",
+            "--outputs-file",
+            str(outputs),
+            "--label",
+            "v4",
+        )
+        assert result.exit_code == 0, result.output
+        assert "Added document_tagging version 159 (v4) from what integration runs" in result.output
+        entry = load_catalogue(project)["document_tagging"]
+        added = entry.find_version(159)
+        assert added is not None and added.digest == built and added.label == "v4"
+        assert added.app_config == entry.find_version(158).app_config
+
+    def test_a_catalogue_version_is_not_added_again(self, project: Path, cli) -> None:
+        import json
+
+        path = project / "outputs.json"
+        path.write_text(json.dumps(run_program(project, "integration").outputs))
+        result = cli("version", "add", "document_tagging", "--from-stack", "integration", "--outputs-file", str(path))
+        assert result.exit_code == 2
+        assert "runs catalogue version 158 of 'document_tagging', not a source build" in result.output
+
+    def test_digest_or_stack_not_both(self, project: Path, cli) -> None:
+        result = cli("version", "add", "document_tagging")
+        assert result.exit_code == 2 and "give --digest DIGEST or --from-stack STACK" in result.output
+
+
+def json_pins(path: Path) -> dict[str, dict[str, Any]]:
+    import json
+
+    return {p["name"]: p for p in json.loads(path.read_text())["pins"]}

@@ -122,7 +122,7 @@ class TestSmoke:
         # the app got the key in the header; the models' sample requests were sent as JSON
         assert started["nlp_document_classifier"].requests[0][2] == API_KEY
         assert started["document_tagging"].bodies == [
-            {"text": ["Shares in the retailer rose 4% after strong Christmas sales."]}
+            {"instances": ["Shares in the retailer rose 4% after strong Christmas sales."]}
         ]
 
     def test_one_component_answering_503_fails_without_traceback(

@@ -12,6 +12,7 @@ from mlops.cli.common import (
     YesOpt,
     app,
     confirm,
+    fail,
     print_table,
     project_root,
     user_errors,
@@ -44,19 +45,42 @@ def version_list(component: Annotated[str, typer.Argument(help="A catalogue comp
 @user_errors
 def version_add(
     component: Annotated[str, typer.Argument(help="A catalogue component.")],
-    digest: Annotated[str, typer.Option("--digest", help="The image digest: sha256:<64 hex>.")],
+    digest: Annotated[str | None, typer.Option("--digest", help="The image digest: sha256:<64 hex>.")] = None,
+    from_stack: Annotated[
+        str | None,
+        typer.Option("--from-stack", help="Register the digest this stack runs (a `version: source` build)."),
+    ] = None,
+    outputs_file: Annotated[
+        Path | None,
+        typer.Option("--outputs-file", help="With --from-stack: its outputs as `pulumi stack output --json` prints."),
+    ] = None,
     label: Annotated[str | None, typer.Option("--label", help="A label such as v4.")] = None,
     app_config: Annotated[
         Path | None, typer.Option("--app-config", help="YAML file: this version's app config.")
     ] = None,
     default: Annotated[bool, typer.Option("--default", help="Make it the default version.")] = False,
 ) -> None:
-    """Add a version (the next id, created now)."""
+    """Add a version (the next id, created now): an image digest, or with --from-stack the digest a
+    stack runs, with the app config it ran with. Promotion then moves that digest; nothing is rebuilt."""
     from mlops import catalogue
 
-    new_id = catalogue.add(project_root(), component, digest, label, app_config, default)
+    root = project_root()
+    if (digest is None) == (from_stack is None):
+        raise fail(ValueError("give --digest DIGEST or --from-stack STACK (one of the two)"))
+    if from_stack is not None:
+        from mlops.cli.common import stack_outputs
+
+        outputs = stack_outputs(root, from_stack, outputs_file)
+        digest, config = catalogue.built_version(root, component, from_stack, outputs)
+        new_id = catalogue.add(root, component, digest, label, app_config, default, config)
+        source = f" from what {from_stack} runs ({digest[:19]})"
+    else:
+        assert digest is not None
+        new_id = catalogue.add(root, component, digest, label, app_config, default)
+        source = ""
     typer.echo(
-        f"Added {component} version {new_id}{f' ({label})' if label else ''}{', the default' if default else ''}."
+        f"Added {component} version {new_id}{f' ({label})' if label else ''}{source}"
+        f"{', the default' if default else ''}."
     )
 
 

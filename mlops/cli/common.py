@@ -172,3 +172,19 @@ def show_update(update, *, dry_run: bool) -> None:
     echo_resources(update.resources(), update.stack)
     if dry_run:
         typer.echo(f"Dry run: {update.stack} was not changed.")
+
+
+def stack_outputs(root: Path, stack: str, outputs_file: Path | None) -> dict[str, Any]:
+    """A stack's outputs: from `outputs_file` (`pulumi stack output --json`), else through the
+    Automation API where the Pulumi CLI is installed; one line saying which to give otherwise."""
+    from mlops import automation
+    from mlops.promotion import read_outputs_file
+    from spec.errors import ConfigError
+
+    if outputs_file is not None:
+        return read_outputs_file(outputs_file)
+    if automation.available():
+        return automation.outputs(root, stack)
+    raise ConfigError.one(
+        "--outputs-file", "", f"needs the outputs of {stack}: `pulumi stack output --json -s {stack} > F`, then pass F"
+    )

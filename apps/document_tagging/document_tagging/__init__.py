@@ -1,0 +1,1 @@
+"""The document tagging model service (see ../README.md)."""
