@@ -143,16 +143,24 @@ def history_command(stack: StackOpt) -> None:
 @app.command()
 @user_errors
 def status(
-    stack: StackOpt,
-    live: Annotated[bool, typer.Option("--live", help="Add what the stack's outputs say is deployed.")] = False,
+    stack: Annotated[
+        str | None,
+        typer.Option("--stack", "-s", help="One stack in detail (settings and their levels, URLs); all when left out."),
+    ] = None,
+    live: Annotated[bool, typer.Option("--live", help="Add what the stacks' outputs say is deployed.")] = False,
     outputs_file: Annotated[
         Path | None, typer.Option("--outputs-file", help="Deployed outputs (JSON) instead of asking the Pulumi CLI.")
     ] = None,
 ) -> None:
-    """Which version of each component the stack pins, with its settings (and their levels) and URL."""
+    """Which version of each component runs where. Without -s: one table, component by environment
+    (version and label, short digest, replicas). With -s: that stack's pins with their settings
+    (and the level each comes from) and URLs."""
     from spec.errors import ConfigError
 
     root = project_root()
+    if stack is None:
+        _overview(root, live, outputs_file)
+        return
     from mlops.promotion import require_stack
     from spec.environment import load_environment
 
@@ -179,8 +187,8 @@ def status(
         row = [
             c.name,
             c.type,
-            str(c.version.id),
-            c.version.label or "-",
+            c.version_key,
+            "-" if c.built else c.version.label or "-",
             f"{c.replicas} ({s['replicas'].source})",
             f"{c.worker_group or '-'} ({s['worker_group'].source})",
             f"{str(c.low_latency_mode).lower()} ({s['low_latency_mode'].source})",
@@ -199,3 +207,28 @@ def status(
     typer.echo(f"Component URLs for environment [{stack}] in project [{env.project}]:")
     for c in env.components:
         typer.echo(f"{c.type}|{c.name}: {env.url(c)}")
+
+
+def _overview(root: Path, live: bool, outputs_file: Path | None) -> None:
+    from mlops import automation
+    from mlops.overview import overview
+    from spec.errors import ConfigError
+    from spec.project import list_stacks, load_project
+
+    if outputs_file is not None:
+        raise ConfigError.one("--outputs-file", "", "names one stack's outputs: give -s STACK with it")
+    deployed = None
+    if live:
+        if not automation.available():
+            raise ConfigError.one("--live", "", "needs the Pulumi CLI on PATH (or -s STACK --outputs-file F)")
+        deployed = {s: automation.outputs(root, s).get("components") or {} for s in list_stacks(root)}
+    found = overview(root, deployed)
+    if not found.rows and not found.problems:
+        typer.echo("No stacks with pins yet: add one with `mlops component add NAME -s STACK`.")
+        return
+    title = f"{load_project(root).name}: version, digest, replicas"
+    print_table(title, ["component", "type", *found.stacks], found.rows)
+    for problem in found.problems:
+        typer.echo(f"invalid: {problem}", err=True)
+    if found.problems:
+        raise typer.Exit(2)
