@@ -14,6 +14,7 @@ from mlops import history
 from mlops.changes import PinChange, ResourceChange, pin_changes, resource_changes
 from mlops.stackfile import (
     PINS_KEY,
+    PROMOTION_KEY,
     PROVENANCE_KEY,
     atomic_write,
     pin_entries,
@@ -90,6 +91,7 @@ def update_pins(
     source: dict[str, Any],
     provenance: bool,
     before: Environment | None = None,
+    unverified: list[str] | None = None,
 ) -> Update:
     """The update that makes `stack` run `pins`; `before` is the stack as loaded already, if it was."""
     display = stack_file_name(stack)
@@ -109,13 +111,17 @@ def update_pins(
     data = read_stack_file(root, stack) or {}
     config = data.setdefault("config", {})
     config[PINS_KEY] = pins
+    if unverified:
+        config[PROMOTION_KEY] = {"unverified": unverified}
+    elif unverified is not None:
+        config.pop(PROMOTION_KEY, None)
     if prov is not None:
         config[PROVENANCE_KEY] = {k: v for k, v in prov.items() if v is not None}
     values, secret_keys = stack_config_values(root, data, display)
     after = build_environment(load_project(root), stack, values, secret_keys, load_catalogue(root))
 
     def render() -> str:
-        after_text = render_stack_text(text, pins, prov, display)
+        after_text = render_stack_text(text, pins, prov, display, unverified)
         if pin_entries(validate_stack_text(root, stack, after_text)) != pin_entries(after):
             raise ConfigError.one(display, PINS_KEY, "the edited file does not say what was meant: edit it by hand")
         return after_text
@@ -219,6 +225,8 @@ def prepare_promotion(
         {"stack": source, "kind": source_kind, "update": update_number},
         provenance=True,
         before=target_env,
+        # A promotion moves pins to what the upstream runs: earlier hotfix exceptions end here.
+        unverified=[],
     )
     update.warnings = warnings
     return update
@@ -236,7 +244,9 @@ def pinned(env: Environment, component: str) -> ResolvedComponent:
     return env.by_name[component]
 
 
-def prepare_pin(root: Path, stack: str, component: str, version: str) -> Update:
+def prepare_pin(root: Path, stack: str, component: str, version: str, unverified: bool = False) -> Update:
+    """Pin one component. `unverified`: a hotfix the upstream does not run; the component is added
+    to mlops:promotion.unverified (so the program's guard lets it through) and the log says so."""
     require_stack(root, stack)
     env = load_environment(root, stack)
     current = pinned(env, component)
@@ -251,9 +261,18 @@ def prepare_pin(root: Path, stack: str, component: str, version: str) -> Update:
             f"no version {version!r}{did_you_mean(version, choices)}; use an id or label: {', '.join(choices)}",
         )
     pins = [dict(p, version=found.id) if p["name"] == component else p for p in pin_entries(env)]
-    return update_pins(
-        root, stack, "pin", pins, {"component": component, "version": found.id}, provenance=False, before=env
-    )
+    source: dict[str, Any] = {"component": component, "version": found.id}
+    exempt = None
+    if unverified:
+        if env.config.environment.upstream is None:
+            raise ConfigError.one(
+                stack_file_name(stack),
+                "mlops:environment.upstream",
+                "nothing promotes into this stack, so no guard to pass: pin without --unverified",
+            )
+        exempt = sorted({*env.config.promotion.unverified, component})
+        source["unverified"] = True
+    return update_pins(root, stack, "pin", pins, source, provenance=False, before=env, unverified=exempt)
 
 
 def prepare_rollback(root: Path, stack: str) -> Update:

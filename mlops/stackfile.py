@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # ruamel.yaml is imported only by the commands that write (di
 
 PINS_KEY = f"{NAMESPACE}:components"
 PROVENANCE_KEY = f"{NAMESPACE}:promoted_from"
+PROMOTION_KEY = f"{NAMESPACE}:promotion"
 LOCK_FILE = ".mlops.lock"
 # How the stack files are laid out: the depth (counted from the document root) from which a key's
 # new collections are written in flow style. Pins are a block list of one flow mapping per pin,
@@ -73,11 +74,16 @@ def set_config(doc: YamlDocument, key: str, value: Any) -> None:
 
 
 def render_stack_text(
-    text: str, pins: list[dict[str, Any]], provenance: dict[str, Any] | None, display: str = "stack file"
+    text: str,
+    pins: list[dict[str, Any]],
+    provenance: dict[str, Any] | None,
+    display: str = "stack file",
+    unverified: list[str] | None = None,
 ) -> str:
     """`text` with its pins (and provenance, when given) replaced; every other byte unchanged. New
-    provenance goes right after the pins."""
-    from mlops.yamledit import YamlDocument
+    provenance goes right after the pins. `unverified` (when given) becomes
+    `mlops:promotion.unverified`; an empty list removes the key."""
+    from mlops.yamledit import YamlDocument, config_path
 
     doc = YamlDocument.load(text, display)
     set_config(doc, PINS_KEY, pins)
@@ -88,8 +94,12 @@ def render_stack_text(
             doc.set(("config", PROVENANCE_KEY), values, position=list(config).index(PINS_KEY) + 1)
         else:
             set_config(doc, PROVENANCE_KEY, values)
+    if unverified:
+        set_config(doc, PROMOTION_KEY, {"unverified": unverified})
+    elif unverified is not None and doc.get(config_path(PROMOTION_KEY, display), None) is not None:
+        doc.delete(config_path(PROMOTION_KEY, display))
     result = doc.text()
-    _check_only_changed(text, result, {PINS_KEY, PROVENANCE_KEY}, display)
+    _check_only_changed(text, result, {PINS_KEY, PROVENANCE_KEY, PROMOTION_KEY}, display)
     return result
 
 

@@ -344,3 +344,43 @@ def json_pins(path: Path) -> dict[str, dict[str, Any]]:
     import json
 
     return {p["name"]: p for p in json.loads(path.read_text())["pins"]}
+
+
+class TestHotfixEscape:
+    """`mlops pin --unverified` records the escape; the next promotion ends it."""
+
+    @pytest.fixture()
+    def cli(self, project: Path, monkeypatch: pytest.MonkeyPatch):
+        from typer.testing import CliRunner
+
+        from mlops.cli import app
+
+        monkeypatch.chdir(project)
+        return lambda *args: CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+    def test_pin_unverified_writes_the_escape_and_logs_it(self, project: Path, cli) -> None:
+        from mlops.history import records
+
+        deployed = file_pins(project, "uat")  # UAT runs 154
+        result = cli("pin", "document_tagging", "152", "-s", "uat", "--unverified", "--no-deploy", "--yes")
+        assert result.exit_code == 0, result.output
+        assert stack_config(project, "uat")["mlops:promotion"] == {"unverified": ["document_tagging"]}
+        assert records(project, "uat")[-1]["source"] == {
+            "component": "document_tagging",
+            "version": 152,
+            "unverified": True,
+        }
+        # ... and the program lets it through although integration runs 158
+        upstream = pins_with(project, "integration", "document_tagging", 158)
+        run = run_program(project, "uat", stack_outputs={UPSTREAM: {"pins": upstream}, OWN: {"pins": deployed}})
+        assert deployment_image(run, "document_tagging").endswith(digest_of(project, "document_tagging", 152))
+
+    def test_a_promotion_ends_the_escape(self, project: Path, cli) -> None:
+        assert cli("pin", "document_tagging", "152", "-s", "uat", "--unverified", "--no-deploy", "--yes").exit_code == 0
+        result = cli("promote", "integration", "--no-deploy", "--yes")
+        assert result.exit_code == 0, result.output
+        assert "mlops:promotion" not in stack_config(project, "uat")
+
+    def test_unverified_needs_an_upstream(self, cli) -> None:
+        result = cli("pin", "document_tagging", "152", "-s", "integration", "--unverified", "--no-deploy", "--yes")
+        assert result.exit_code == 2 and "no guard to pass" in result.output

@@ -153,21 +153,30 @@ def pin(
     component: Annotated[str, typer.Argument(help="A component pinned in the stack.")],
     version: Annotated[str, typer.Argument(help="A catalogue version: id or label (v3).")],
     stack: StackOpt,
+    unverified: Annotated[
+        bool,
+        typer.Option(
+            "--unverified",
+            help="A hotfix the upstream does not run: let it past the promotion guard "
+            "(mlops:promotion.unverified), recorded in the history; the next promotion ends it.",
+        ),
+    ] = False,
     no_deploy: NoDeployOpt = False,
     yes: YesOpt = False,
 ) -> None:
-    """Pin one component to any catalogue version (a hotfix or a manual rollback of one component)."""
+    """Pin one component to any catalogue version (a hotfix or a manual rollback of one component).
+    In a stack that another promotes into, a version its upstream does not run needs --unverified."""
 
     root = project_root()
     from mlops.promotion import commit, prepare_pin
 
-    update = prepare_pin(root, stack, component, version)
+    update = prepare_pin(root, stack, component, version, unverified)
     show_update(update, dry_run=False)
     if not update.changed:
         typer.echo(f"Nothing to do: {component} already runs that version in {stack}.")
         return
     confirm(f"Pin {component} to {version} in {stack}?", yes)
-    commit(root, lambda: prepare_pin(root, stack, component, version))
+    commit(root, lambda: prepare_pin(root, stack, component, version, unverified))
     typer.echo(f"Pinned {component} to {version} in {stack}.")
     deploy(root, stack, no_deploy)
 
