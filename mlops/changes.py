@@ -17,8 +17,8 @@ Status = Literal["added", "removed", "changed", "replaced", "unchanged"]
 class PinChange:
     name: str
     type: str
-    before: tuple[int, str | None] | None
-    after: tuple[int, str | None] | None
+    before: tuple[int | str, str | None] | None
+    after: tuple[int | str, str | None] | None
 
     @property
     def status(self) -> Status:
@@ -38,8 +38,9 @@ class ResourceChange:
     fields: list[str] = field(default_factory=list)
 
 
-def _version(c: ResolvedComponent) -> tuple[int, str | None]:
-    return (c.version.id, c.version.label)
+def _version(c: ResolvedComponent) -> tuple[int | str, str | None]:
+    # A source build shows as `source-<id>` (the version whose app config it carries).
+    return (c.version_key, None) if c.built else (c.version.id, c.version.label)
 
 
 def pin_changes(before: Environment, after: Environment) -> list[PinChange]:
@@ -88,7 +89,7 @@ def resource_changes(before: Environment, after: Environment) -> list[ResourceCh
     declare the same objects in both (the minimal-change property the tests hold the program to)."""
 
     def key(c: ResolvedComponent) -> tuple[Any, ...]:
-        return (c.version.id, tuple(sorted((k, s.value) for k, s in c.settings.items())))
+        return (c.version_key, tuple(sorted((k, s.value) for k, s in c.settings.items())))
 
     old, new = before.by_name, after.by_name
     touched = sorted(n for n in old.keys() | new.keys() if n not in old or n not in new or key(old[n]) != key(new[n]))

@@ -34,6 +34,7 @@ from spec.project import (
     stack_config_values,
     stack_file_name,
 )
+from spec.schema import SOURCE_VERSION
 
 
 @dataclass
@@ -215,6 +216,14 @@ def prepare_promotion(
             )
     else:
         pins = pin_entries(source_env)
+    built = [p["name"] for p in pins if p["version"] == SOURCE_VERSION]
+    if built:
+        raise ConfigError.one(
+            stack_file_name(source),
+            f"mlops:components[{built[0]}].version",
+            f"'{source}' runs a build from source, which is never promoted: register its digest first "
+            f"(mlops version add {built[0]} --from-stack {source}), pin that version in '{source}', then promote",
+        )
     target_env = load_environment(root, target)
     new_pins = with_target_settings(pins, target_env)
     update = update_pins(

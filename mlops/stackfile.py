@@ -38,10 +38,10 @@ _ABSENT: Any = object()
 
 
 def pin_entries(env: Environment) -> list[dict[str, Any]]:
-    """The environment's pins as written back: versions as ids (immutable), settings kept."""
+    """The environment's pins as written back: versions as ids (immutable), `source` kept, settings kept."""
     entries = []
     for c in env.components:
-        entry: dict[str, Any] = {"name": c.name, "type": c.type, "version": c.version.id}
+        entry: dict[str, Any] = {"name": c.name, "type": c.type, "version": c.pin.version if c.built else c.version.id}
         settings = c.pin.settings.explicit()
         if settings:
             entry["settings"] = settings

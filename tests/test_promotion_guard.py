@@ -142,14 +142,14 @@ def add_build(root: Path, component: str = "document_tagging") -> Path:
 
 
 def pin_source(root: Path, stack: str, component: str = "document_tagging") -> None:
-    edit_stack(
-        root,
-        stack,
-        lambda c: c.__setitem__(
-            "mlops:components",
-            [dict(p, version="source") if p["name"] == component else p for p in c["mlops:components"]],
-        ),
-    )
+    """Pin `component` to `version: source`, editing the line as a user would (layout kept)."""
+    import re
+
+    path = root / f"Pulumi.{stack}.yaml"
+    pattern = rf"(\{{name: {component}, type: \w+, version: )[^,}}]+"
+    text, count = re.subn(pattern, r"\g<1>source", path.read_text())
+    assert count == 1
+    path.write_text(text)
 
 
 class TestSourceBuilds:
@@ -384,3 +384,31 @@ class TestHotfixEscape:
     def test_unverified_needs_an_upstream(self, cli) -> None:
         result = cli("pin", "document_tagging", "152", "-s", "integration", "--unverified", "--no-deploy", "--yes")
         assert result.exit_code == 2 and "no guard to pass" in result.output
+
+
+class TestSourcePinsInTheTooling:
+    """The tooling keeps `version: source` as written and never promotes it."""
+
+    @pytest.fixture()
+    def cli(self, project: Path, monkeypatch: pytest.MonkeyPatch):
+        from typer.testing import CliRunner
+
+        from mlops.cli import app
+
+        monkeypatch.chdir(project)
+        return lambda *args: CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+    def test_editing_other_pins_keeps_source(self, project: Path, cli) -> None:
+        add_build(project)
+        pin_source(project, "integration")
+        assert cli("pin", "sentiment_analysis", "205", "-s", "integration", "--no-deploy", "--yes").exit_code == 0
+        pins = {p["name"]: p["version"] for p in stack_config(project, "integration")["mlops:components"]}
+        assert pins["document_tagging"] == "source" and pins["sentiment_analysis"] == 205
+
+    def test_a_source_build_is_not_promoted(self, project: Path, cli) -> None:
+        add_build(project)
+        pin_source(project, "integration")
+        result = cli("promote", "integration", "--no-deploy", "--yes")
+        assert result.exit_code == 2
+        assert "runs a build from source, which is never promoted" in result.output
+        assert "mlops version add document_tagging --from-stack integration" in result.output

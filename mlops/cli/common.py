@@ -87,7 +87,7 @@ def console():
     return Console(highlight=False, width=max(200, shutil.get_terminal_size().columns))
 
 
-def version_text(version: tuple[int, str | None] | None) -> str:
+def version_text(version: tuple[int | str, str | None] | None) -> str:
     if version is None:
         return "-"
     return f"{version[0]} ({version[1]})" if version[1] else str(version[0])
