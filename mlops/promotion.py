@@ -292,9 +292,18 @@ def prepare_rollback(root: Path, stack: str) -> Update:
             str(history.LOG_FILE), stack, "no recorded promote, pin or rollback for this stack: nothing to roll back"
         )
     last = recorded[-1]
-    return update_pins(
-        root, stack, "rollback", last["pins_before"], {"undoes": last["time"], "action": last["action"]}, False
-    )
+    env = load_environment(root, stack)
+    exempt = None
+    if env.config.environment.upstream is not None:
+        # Going back means running versions the upstream may have left behind: the promotion
+        # guard must let exactly those through, recorded like a hotfix until the next promotion.
+        now = {c.name: c.version.id for c in env.components}
+        back = {p["name"] for p in last["pins_before"] if now.get(p["name"]) != p.get("version")}
+        exempt = sorted(set(env.config.promotion.unverified) | back) if back else None
+    source = {"undoes": last["time"], "action": last["action"]}
+    if exempt:
+        source["unverified"] = exempt
+    return update_pins(root, stack, "rollback", last["pins_before"], source, False, before=env, unverified=exempt)
 
 
 def prepare_add(root: Path, stack: str, component: str, version: str | None) -> Update:

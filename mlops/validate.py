@@ -52,6 +52,32 @@ def chain_problems(root: Path, envs: Mapping[str, Environment]) -> list[Problem]
     return found
 
 
+def build_problems(root: Path) -> list[Problem]:
+    """Every catalogue `build:` names a directory of this repository holding its Dockerfile (the
+    program needs them only for a `version: source` pin; CI should know sooner)."""
+    from spec.project import load_catalogue
+
+    found: list[Problem] = []
+    for name, entry in sorted(load_catalogue(root).items()):
+        if entry.build is None:
+            continue
+        display = f"config/components/{name}.yaml"
+        context = root / entry.build.context
+        dockerfile = root / entry.build.dockerfile if entry.build.dockerfile else context / "Dockerfile"
+        if not context.is_dir():
+            found.append(
+                Problem(display, "build.context", f"{entry.build.context} is not a directory of this repository")
+            )
+        elif not dockerfile.is_file():
+            key = "build.dockerfile" if entry.build.dockerfile else "build.context"
+            found.append(
+                Problem(
+                    display, key, f"no Dockerfile at {dockerfile.relative_to(root)}: add one or name it (dockerfile:)"
+                )
+            )
+    return found
+
+
 def _upstreams(envs: Mapping[str, Environment], known: list[str]) -> list[Problem]:
     """`upstream` mirrors `promotes_to` (challengers aside): the program of a stack reads its
     upstream's pins through a StackReference, so the two must name each other."""

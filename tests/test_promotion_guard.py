@@ -130,7 +130,7 @@ class TestPromotionGuard:
 
 def add_build(root: Path, component: str = "document_tagging") -> Path:
     context = root / "apps" / component
-    context.mkdir(parents=True)
+    context.mkdir(parents=True, exist_ok=True)
     (context / "Dockerfile").write_text("FROM scratch\nCOPY model.json /model.json\n")
     (context / "model.json").write_text("{}\n")
     catalogue = root / "config" / "components" / f"{component}.yaml"
@@ -412,3 +412,45 @@ class TestSourcePinsInTheTooling:
         assert result.exit_code == 2
         assert "runs a build from source, which is never promoted" in result.output
         assert "mlops version add document_tagging --from-stack integration" in result.output
+
+
+def test_validate_names_a_build_context_that_is_missing(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from mlops.cli import app
+
+    shutil.rmtree(project / "apps" / "document_tagging")
+    monkeypatch.chdir(project)
+    result = CliRunner().invoke(app, ["validate"], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert (
+        "config/components/document_tagging.yaml: build.context: apps/document_tagging is not a directory"
+        in result.output
+    )
+
+
+def test_a_rollback_passes_the_guard(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Smoke tests failed after a promotion: going back to versions the upstream no longer runs is
+    let through (and recorded), so the automatic rollback can deploy."""
+    from typer.testing import CliRunner
+
+    from mlops.cli import app
+    from mlops.history import records
+
+    monkeypatch.chdir(project)
+    invoke = lambda *args: CliRunner().invoke(app, list(args), catch_exceptions=False)  # noqa: E731
+    assert invoke("promote", "integration", "--no-deploy", "--yes").exit_code == 0
+    promoted = file_pins(project, "uat")  # what UAT runs after the promotion's pulumi up
+    result = invoke("rollback", "-s", "uat", "--no-deploy", "--yes")
+    assert result.exit_code == 0, result.output
+    assert stack_config(project, "uat")["mlops:promotion"]["unverified"] == [
+        "document_tagging",
+        "nlp_document_classifier",
+        "sentiment_analysis",
+    ]
+    assert records(project, "uat")[-1]["source"]["unverified"]
+    upstream = file_pins(project, "integration")
+    run = run_program(project, "uat", stack_outputs={UPSTREAM: {"pins": upstream}, OWN: {"pins": promoted}})
+    assert deployment_image(run, "document_tagging").endswith(digest_of(project, "document_tagging", 154))

@@ -19,7 +19,7 @@ def validate(
 ) -> None:
     """Check stack files, the catalogue and the promotion chain across stacks: one line per
     problem (file, key, fix), exit 2 on any."""
-    from mlops.validate import chain_problems
+    from mlops.validate import build_problems, chain_problems
     from spec.environment import load_environment
     from spec.errors import ConfigError, did_you_mean, one_of
     from spec.project import find_project_root, list_stacks
@@ -54,6 +54,10 @@ def validate(
             failed = True
             report(problem)
             envs.pop(problem.file[len("Pulumi.") : -len(".yaml")], None)
+        if envs:
+            for problem in build_problems(root):
+                failed = True
+                report(problem)
         for name, env in envs.items():
             typer.echo(f"ok: {name} ({len(env.components)} components, namespace {env.namespace})")
     except ConfigError as exc:
