@@ -32,6 +32,22 @@ def generated_api_key() -> pulumi.Output[str]:
     return pulumi.Output.secret(generated.result)
 
 
+def in_registry(component: str, image: pulumi.Output[str], registry: pulumi.Output[str]) -> pulumi.Output[str]:
+    """The image, once it is known to live in the platform's registry: the only one its nodes may
+    pull from (their service account reads that repository and nothing else)."""
+
+    def check(values: list[str]) -> str:
+        found, allowed = values
+        if not found.startswith(f"{allowed}/"):
+            raise pulumi.RunError(
+                f"config/components/{component}.yaml: image: {found.split('@')[0]} is outside the platform's "
+                f"registry {allowed}: the nodes cannot pull it; use {allowed}/<name>"
+            )
+        return found
+
+    return pulumi.Output.all(image, registry).apply(check)
+
+
 def source_images(inputs: StackInputs) -> dict[str, SourceImage]:
     """One SourceImage per `version: source` pin, pushed to the repository the catalogue names."""
     built = [c for c in inputs.env.components if c.built]
@@ -109,7 +125,10 @@ def deploy(inputs: StackInputs) -> dict[str, Any]:
         if config_hash is not None:
             args = dataclasses.replace(args, environment_config_hash=config_hash)
         if component.name in images:
-            args = dataclasses.replace(args, image=images[component.name].image)
+            built = images[component.name].image
+            if platform is not None:
+                built = in_registry(component.name, built, platform["registry"])
+            args = dataclasses.replace(args, image=built)
         if guard is not None:
             # Nothing of a component changes before the promotion guard has passed.
             args = dataclasses.replace(args, image=pulumi.Output.all(guard, args.image).apply(lambda v: v[1]))

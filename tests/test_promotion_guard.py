@@ -454,3 +454,15 @@ def test_a_rollback_passes_the_guard(project: Path, monkeypatch: pytest.MonkeyPa
     upstream = file_pins(project, "integration")
     run = run_program(project, "uat", stack_outputs={UPSTREAM: {"pins": upstream}, OWN: {"pins": promoted}})
     assert deployment_image(run, "document_tagging").endswith(digest_of(project, "document_tagging", 154))
+
+
+def test_a_source_build_outside_the_platforms_registry_is_refused(project: Path) -> None:
+    add_build(project)
+    pin_source(project, "integration")
+    use_platform(project, "integration")
+    with pytest.raises(ProgramError, match=r"image: .*document-tagging is outside the platform's registry"):
+        run_program(project, "integration", stack_outputs={PLATFORM: PLATFORM_OUTPUTS})
+    # moved into the registry, it deploys
+    outputs = dict(PLATFORM_OUTPUTS, registry="europe-west2-docker.pkg.dev/acme-ml-platform/models")
+    run = run_program(project, "integration", stack_outputs={PLATFORM: outputs})
+    assert deployment_image(run, "document_tagging").startswith(outputs["registry"] + "/document-tagging@sha256:")
