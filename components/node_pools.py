@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.labels import WORKER_GROUP_LABEL
-from spec.worker_types import WORKER_TYPES
+from spec.worker_types import WORKER_TYPES, pool_zones
 
 NODE_POOL_TYPE = "gcp:container/nodePool:NodePool"
 
@@ -26,6 +26,44 @@ class WorkerGroupArgs:
     disk_size_gb: int = 100
     labels: dict[str, str] | None = None
     service_account: Any = None  # the nodes' own service account (None: GKE's default)
+    # Zones the nodes run in (node_locations); None: the cluster's own.
+    zones: list[str] | None = None
+    # The cluster is regional (nodes in every zone of it): a platform cluster always is; a named
+    # cluster is when its location is a region.
+    regional: bool = True
+
+
+def zone_count(args: WorkerGroupArgs) -> int:
+    return pool_zones(args.regional, args.zones)
+
+
+def sizing(name: str, args: WorkerGroupArgs) -> tuple[dict[str, Any], list[str]]:
+    """The pool's size arguments, so that size, min_size and max_size are nodes in the whole pool:
+    GKE reads node_count and initial_node_count per zone, but total_min/total_max_node_count as
+    totals. A fixed size must divide across the zones."""
+    zones = zone_count(args)
+    if args.size is not None:
+        if args.size % zones:
+            lower, upper = args.size - args.size % zones, args.size + zones - args.size % zones
+            raise ValueError(
+                f"worker group '{name}': size {args.size} does not divide across the pool's {zones} zones "
+                f"(GKE runs the same number of nodes in each): use {lower or zones} or {upper}, list zones:, "
+                "or give min_size and max_size"
+            )
+        return {"node_count": args.size // zones}, []
+    assert args.min_size is not None and args.max_size is not None
+    found: dict[str, Any] = {
+        "initial_node_count": -(-args.min_size // zones),  # per zone, rounded up
+        "autoscaling": {
+            "total_min_node_count": args.min_size,
+            "total_max_node_count": args.max_size,
+            # Keep the zones even while scaling (what total counts are designed for).
+            "location_policy": "BALANCED",
+        },
+    }
+    # The autoscaler owns the current size; initial_node_count is create-only and would
+    # otherwise force a replacement of the pool on every drift.
+    return found, ["initialNodeCount", "nodeCount"]
 
 
 def node_pool(name: str, args: WorkerGroupArgs) -> tuple[dict[str, Any], list[str]]:
@@ -35,24 +73,15 @@ def node_pool(name: str, args: WorkerGroupArgs) -> tuple[dict[str, Any], list[st
     if (args.size is None) == (args.min_size is None or args.max_size is None):
         raise ValueError(f"worker group '{name}': give size, or min_size and max_size")
     labels = {**(args.labels or {}), WORKER_GROUP_LABEL: name}
-    if args.size is not None:
-        sizing: dict[str, Any] = {"node_count": args.size}
-        ignore: list[str] = []
-    else:
-        sizing = {
-            "initial_node_count": args.min_size,
-            "autoscaling": {"min_node_count": args.min_size, "max_node_count": args.max_size},
-        }
-        # The autoscaler owns the current size; initial_node_count is create-only and would
-        # otherwise force a replacement of the pool on every drift.
-        ignore = ["initialNodeCount", "nodeCount"]
+    size_args, ignore = sizing(name, args)
     # No explicit pool name: Pulumi appends a suffix, so a change that needs a new pool (a new
     # machine type) creates the new pool before the old one is drained and deleted.
     inputs = {
         "cluster": args.cluster,
         "location": args.location,
         "project": args.gcp_project,
-        **sizing,
+        **size_args,
+        **({"node_locations": list(args.zones)} if args.zones else {}),
         "management": {"auto_repair": True, "auto_upgrade": True},
         # Surge upgrades: one new node joins before any old node is drained, never fewer nodes
         # than the pool's size.

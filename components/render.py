@@ -156,6 +156,8 @@ def worker_group_args(env: Environment, platform: Mapping[str, Any] | None = Non
             disk_size_gb=group.disk_size_gb,
             labels={"mlops.dev/project": env.project, "mlops.dev/environment": env.name},
             service_account=service_account,
+            zones=group.zones,
+            regional=env.regional,
         )
         for name, group in sorted(env.worker_groups.items())
         if not group.existing

@@ -82,3 +82,28 @@ def overview(root: Path, deployed: Mapping[str, Mapping[str, Any]] | None = None
                 row.append("-")
         rows.append(row)
     return Overview(order, rows, problems)
+
+
+WORKER_GROUP_COLUMNS = ["worker group", "pool", "worker type", "machine type", "nodes (total)", "zones"]
+
+
+def worker_group_rows(env: Environment) -> list[list[str]]:
+    """Per worker group: owned or existing, worker and machine type, and the node count as totals
+    over the pool's zones (what GKE bills), the way `size`/`min_size`/`max_size` mean it."""
+    from spec.worker_types import WORKER_TYPES, pool_zones
+
+    rows = []
+    for name, group in sorted(env.worker_groups.items()):
+        machine = WORKER_TYPES[group.worker_type].machine_type if group.worker_type else "-"
+        if group.existing or not env.config.is_gke:
+            kind = "existing" if group.existing else "node labels only"
+            rows.append([name, kind, group.worker_type or "-", machine, "-", "-"])
+            continue
+        zones = pool_zones(env.regional, group.zones)
+        where = ", ".join(group.zones) if group.zones else (f"{zones} of the region" if env.regional else "1 (zonal)")
+        if group.size is not None:
+            nodes = f"{group.size} ({group.size // zones} per zone)"
+        else:
+            nodes = f"{group.min_size} to {group.max_size} (autoscaling)"
+        rows.append([name, "owned", group.worker_type or "-", machine, nodes, where])
+    return rows

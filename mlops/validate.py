@@ -48,6 +48,7 @@ def chain_problems(root: Path, envs: Mapping[str, Environment]) -> list[Problem]
                     Problem(display, PROMOTES_TO, f"a challenger promotes to its parent: set it to '{meta.parent}'")
                 )
     found.extend(_upstreams(envs, known))
+    found.extend(_shared_worker_groups(envs))
     found.extend(_cycles(envs))
     return found
 
@@ -75,6 +76,32 @@ def build_problems(root: Path) -> list[Problem]:
                     display, key, f"no Dockerfile at {dockerfile.relative_to(root)}: add one or name it (dockerfile:)"
                 )
             )
+    return found
+
+
+def _shared_worker_groups(envs: Mapping[str, Environment]) -> list[Problem]:
+    """A node pool belongs to one environment: two stacks owning a worker group of the same name
+    on the same cluster would schedule each other's pods (the group's node label is the same)."""
+    owners: dict[tuple[str, str], list[str]] = {}
+    for stack, env in sorted(envs.items()):
+        if not env.config.is_gke:
+            continue
+        cluster = env.config.platform or f"{env.config.cluster.name}@{env.config.cluster.location}"  # type: ignore[union-attr]
+        for name, group in env.worker_groups.items():
+            if not group.existing:
+                owners.setdefault((cluster, name), []).append(stack)
+    found = []
+    for (_, name), stacks in sorted(owners.items()):
+        if len(stacks) > 1:
+            for stack in stacks[1:]:
+                found.append(
+                    Problem(
+                        stack_file_name(stack),
+                        f"{NAMESPACE}:worker_groups.{name}",
+                        f"'{stacks[0]}' owns a worker group '{name}' on the same cluster: rename this one, or "
+                        "mark it existing: true to share that pool",
+                    )
+                )
     return found
 
 

@@ -45,7 +45,7 @@ from spec.schema import (
     Settings,
     StackConfig,
 )
-from spec.worker_types import WORKER_TYPES
+from spec.worker_types import WORKER_TYPES, is_region, pool_zones
 
 __all__ = [
     "SOURCE_DIGEST",
@@ -116,6 +116,8 @@ def build_environment(
             )
         )
     _check_worker_group_refs(config, project.settings, display, problems)
+    regional = config.cluster is None or (config.cluster.is_gke and is_region(config.cluster.location or ""))
+    _check_node_pools(regional, config, display, problems)
     components = _resolve_pins(config, project.settings, catalogue, display, problems)
     for name in config.promotion.unverified:
         if name not in {pin.name for pin in config.components}:
@@ -148,6 +150,37 @@ def _check_cluster(config: StackConfig, gcp_project: Any, display: str, problems
         problems.append(
             Problem(
                 display, "gcp:project", "a GKE cluster needs the GCP project: set gcp:project or mlops:cluster.project"
+            )
+        )
+
+
+def _check_node_pools(env_regional: bool, config: StackConfig, display: str, problems: list[Problem]) -> None:
+    """Owned worker groups on GKE: sizes are totals (a fixed one must divide across the zones), and
+    nodes never run as the Compute Engine default service account."""
+    if not config.is_gke:
+        return
+    owned = {name: group for name, group in config.worker_groups.items() if not group.existing}
+    for name, group in owned.items():
+        zones = pool_zones(env_regional, group.zones)
+        if group.size is not None and group.size % zones:
+            lower, upper = group.size - group.size % zones, group.size + zones - group.size % zones
+            sizes = " or ".join(str(n) for n in sorted({lower, upper} - {0}))
+            problems.append(
+                Problem(
+                    display,
+                    f"mlops:worker_groups.{name}.size",
+                    f"{group.size} nodes do not divide across the pool's {zones} zones (GKE runs as many in each): "
+                    f"use {sizes}, list the zones: to use, or give min_size and max_size",
+                )
+            )
+    if owned and config.cluster is not None and config.cluster.node_service_account is None:
+        problems.append(
+            Problem(
+                display,
+                "mlops:cluster.node_service_account",
+                "owned worker groups need a node service account (never the Compute Engine default): name one "
+                "with roles/logging.logWriter, monitoring.metricWriter and artifactregistry.reader, or use "
+                "mlops:platform, whose stack makes it",
             )
         )
 

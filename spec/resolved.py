@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from spec.catalogue import CatalogueComponent, Version
 from spec.schema import SOURCE_VERSION, Pin, Settings, StackConfig, WorkerGroupConfig
+from spec.worker_types import is_region
 
 # Built-in settings: the lowest level of the hierarchy.
 BUILT_IN = {"replicas": 2, "worker_group": None, "low_latency_mode": False}
@@ -124,6 +125,12 @@ class Environment:
     def ends_chain(self) -> bool:
         """The stack at the end of the promotion chain (production): no promotes_to."""
         return self.promotes_to is None
+
+    @property
+    def regional(self) -> bool:
+        """The cluster spreads nodes over a region's zones (a platform cluster always does)."""
+        cluster = self.config.cluster
+        return cluster is None or (cluster.is_gke and is_region(cluster.location or ""))
 
     @property
     def worker_groups(self) -> dict[str, WorkerGroupConfig]:

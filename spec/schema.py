@@ -141,6 +141,9 @@ class WorkerGroupConfig(Strict):
     min_size: Annotated[int, Field(ge=0, le=1000, strict=True)] | None = None
     max_size: Annotated[int, Field(ge=1, le=1000, strict=True)] | None = None
     disk_size_gb: Annotated[int, Field(ge=20, le=65536, strict=True)] = 100
+    # The zones of a regional cluster the pool's nodes run in (GKE's node_locations); by default
+    # the cluster's: three zones of its region. Sizes are totals across them.
+    zones: list[Annotated[str, Field(pattern=r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")]] | None = None
     existing: bool = False
     # GKE node pool name of an existing pool that does not carry the mlops.dev/worker-group label.
     node_pool: str | None = None
@@ -170,6 +173,8 @@ class WorkerGroupConfig(Strict):
             raise ValueError("an owned worker group needs worker_type (for example 4-CPU-26GB-RAM)")
         if self.size is not None and (self.min_size is not None or self.max_size is not None):
             raise ValueError("give either size (fixed) or min_size and max_size (autoscaling), not both")
+        if self.zones is not None and (not self.zones or len(set(self.zones)) != len(self.zones)):
+            raise ValueError("zones must list distinct zones of the cluster's region (europe-west2-a, ...)")
         if self.size is None:
             if self.min_size is None or self.max_size is None:
                 raise ValueError("give size (fixed) or both min_size and max_size (autoscaling)")

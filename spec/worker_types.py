@@ -7,6 +7,7 @@ reservation tiers, never against the figure in the worker type's name.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -74,3 +75,20 @@ WORKER_TYPES: dict[str, WorkerType] = {
         WorkerType("32-CPU-256GB-RAM-AMD", "n2d-highmem-32", 32, 256),
     )
 }
+
+
+# GKE places a regional cluster's nodes in three of its region's zones unless told otherwise.
+DEFAULT_REGIONAL_ZONES = 3
+REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+
+
+def is_region(location: str) -> bool:
+    """A GCP region (europe-west2), as opposed to a zone (europe-west2-a)."""
+    return bool(REGION.match(location))
+
+
+def pool_zones(regional: bool, zones: list[str] | None) -> int:
+    """How many zones a node pool's nodes spread over: GKE's per-zone counts multiply by it."""
+    if not regional:
+        return 1
+    return len(zones) if zones else DEFAULT_REGIONAL_ZONES

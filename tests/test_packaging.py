@@ -119,7 +119,12 @@ FORBIDDEN_SDK = re.compile(
 
 
 def python_files() -> list[Path]:
-    return [p for p in REPO.rglob("*.py") if ".venv" not in p.parts and "build" not in p.parts]
+    # Virtualenvs (.venv, CI's .venv-checkov) and build output are not ours.
+    return [
+        p
+        for p in REPO.rglob("*.py")
+        if not any(part.startswith(".venv") for part in p.parts) and "build" not in p.parts
+    ]
 
 
 def imported_modules(path: Path) -> list[tuple[str, list[str]]]:

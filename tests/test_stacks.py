@@ -98,10 +98,20 @@ class TestDeclaredFromStackFile:
             assert pool["upgradeSettings"]["maxUnavailable"] == 0
             assert pool["upgradeSettings"]["maxSurge"] >= 1
             assert pool["nodeConfig"]["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+            assert pool["nodeConfig"]["serviceAccount"].endswith(".iam.gserviceaccount.com")
+            # Sizes are nodes in the whole pool: GKE multiplies node_count by the zones (the
+            # listed ones, else the region's three) and reads total_* counts as totals.
+            zones = len(group.get("zones") or []) or 3
             if "size" in group:
-                assert pool["nodeCount"] == group["size"]
+                assert pool["nodeCount"] * zones == group["size"]
+                assert pool.get("nodeLocations") == group.get("zones")
             else:
-                assert pool["autoscaling"] == {"minNodeCount": group["min_size"], "maxNodeCount": group["max_size"]}
+                assert pool["autoscaling"] == {
+                    "totalMinNodeCount": group["min_size"],
+                    "totalMaxNodeCount": group["max_size"],
+                    "locationPolicy": "BALANCED",
+                }
+                assert pool["initialNodeCount"] * zones >= group["min_size"]
 
     def test_an_ingress_path_per_component_at_the_design_url(self, run: ProgramRun) -> None:
         config = stack_config(REPO, run.stack)

@@ -94,6 +94,15 @@ def plan(
         f"Objects the {stack} program declares (rendered offline, not a preview): {len(result.files)} in {result.out}"
     )
     print_table(title, ["group", "objects", "kinds"], rows)
+    _worker_groups(env)
+
+
+def _worker_groups(env) -> None:
+    from mlops.overview import WORKER_GROUP_COLUMNS, worker_group_rows
+
+    found = worker_group_rows(env)
+    if found:
+        print_table(f"Worker groups of {env.name}", WORKER_GROUP_COLUMNS, found)
 
 
 @app.command()
@@ -207,6 +216,7 @@ def status(
             )
         rows.append(row)
     print_table(title, columns, rows)
+    _worker_groups(env)
     # URLs on their own lines, as the platform prints them, so they are never cut.
     typer.echo(f"Component URLs for environment [{stack}] in project [{env.project}]:")
     for c in env.components:
