@@ -1,0 +1,158 @@
+"""Pure builders of an environment's Gateway API objects (no Pulumi import): one Gateway on GKE's
+own Gateway controller, HTTPS only in effect (port 80 answers with a redirect), one HTTPRoute per
+component on the DESIGN.md URL scheme with the prefix stripped, and GKE's HealthCheckPolicy from
+the catalogue's `health_path`. Ingress-nginx was retired in March 2026; this is the default route
+in, and `mlops:routing.kind: ingress` keeps an Ingress for clusters with another controller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from components.labels import common_labels
+
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+GKE_NETWORKING = "networking.gke.io/v1"
+# GKE's classes: a global external Application Load Balancer, or a regional internal one.
+EXTERNAL_CLASS = "gke-l7-global-external-managed"
+INTERNAL_CLASS = "gke-l7-rilb"
+GATEWAY_NAME = "mlops-gateway"
+HTTPS_LISTENER = "https"
+HTTP_LISTENER = "http"
+CERTMAP_ANNOTATION = "networking.gke.io/certmap"
+
+
+@dataclass(frozen=True)
+class GatewaySite:
+    """What an environment's Gateway needs. On GKE the certificate comes from a Certificate Manager
+    map (`certificate_map`) and the address is a reserved static IP (`address`), both made by the
+    program under names known offline; elsewhere a TLS Secret (`tls_secret`) holds the certificate."""
+
+    project: str
+    environment: str
+    namespace: Any
+    host: str
+    gateway_class: str = EXTERNAL_CLASS
+    certificate_map: str | None = None
+    address: str | None = None
+    tls_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class GatewayRoute:
+    """One component behind the Gateway."""
+
+    component: str
+    k8s_name: str
+    prefix: str  # the DESIGN.md path, no trailing slash
+    service: Any  # the Service's name
+    port: int
+    health_path: str
+
+
+def _metadata(site: GatewaySite, name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "name": name,
+        "namespace": site.namespace,
+        "labels": common_labels(site.project, site.environment),
+    }
+    if annotations:
+        found["annotations"] = annotations
+    return found
+
+
+def gateway(site: GatewaySite) -> dict[str, Any]:
+    https: dict[str, Any] = {
+        "name": HTTPS_LISTENER,
+        "protocol": "HTTPS",
+        "port": 443,
+        "hostname": site.host,
+        "allowedRoutes": {"namespaces": {"from": "Same"}},
+    }
+    if site.tls_secret is not None:
+        https["tls"] = {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": site.tls_secret}]}
+    spec: dict[str, Any] = {
+        "gatewayClassName": site.gateway_class,
+        "listeners": [
+            https,
+            # Only the redirect route attaches here: plain HTTP never reaches a component.
+            {
+                "name": HTTP_LISTENER,
+                "protocol": "HTTP",
+                "port": 80,
+                "hostname": site.host,
+                "allowedRoutes": {"namespaces": {"from": "Same"}},
+            },
+        ],
+    }
+    if site.address is not None:
+        spec["addresses"] = [{"type": "NamedAddress", "value": site.address}]
+    annotations = {CERTMAP_ANNOTATION: site.certificate_map} if site.certificate_map else None
+    return {
+        "apiVersion": GATEWAY_API,
+        "kind": "Gateway",
+        "metadata": _metadata(site, GATEWAY_NAME, annotations),
+        "spec": spec,
+    }
+
+
+def _parent(section: str) -> list[dict[str, Any]]:
+    return [{"kind": "Gateway", "name": GATEWAY_NAME, "sectionName": section}]
+
+
+def redirect_route(site: GatewaySite) -> dict[str, Any]:
+    """HTTP -> HTTPS for every path, with a permanent redirect."""
+    return {
+        "apiVersion": GATEWAY_API,
+        "kind": "HTTPRoute",
+        "metadata": _metadata(site, "https-redirect"),
+        "spec": {
+            "parentRefs": _parent(HTTP_LISTENER),
+            "hostnames": [site.host],
+            "rules": [{"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}],
+        },
+    }
+
+
+def http_route(route: GatewayRoute, site: GatewaySite) -> dict[str, Any]:
+    """`https://<host><prefix>/...` to the component's Service, the prefix replaced by `/` (so
+    `<prefix>/predict` arrives as `/predict`)."""
+    return {
+        "apiVersion": GATEWAY_API,
+        "kind": "HTTPRoute",
+        "metadata": _metadata(site, route.k8s_name),
+        "spec": {
+            "parentRefs": _parent(HTTPS_LISTENER),
+            "hostnames": [site.host],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": route.prefix}}],
+                    "filters": [
+                        {
+                            "type": "URLRewrite",
+                            "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}},
+                        }
+                    ],
+                    "backendRefs": [{"name": route.service, "port": route.port}],
+                }
+            ],
+        },
+    }
+
+
+def health_check_policy(route: GatewayRoute, site: GatewaySite) -> dict[str, Any]:
+    """The load balancer checks the component where the catalogue says it answers, not at `/`."""
+    return {
+        "apiVersion": GKE_NETWORKING,
+        "kind": "HealthCheckPolicy",
+        "metadata": _metadata(site, f"{route.k8s_name}-health"),
+        "spec": {
+            "default": {
+                "config": {
+                    "type": "HTTP",
+                    "httpHealthCheck": {"portSpecification": "USE_SERVING_PORT", "requestPath": route.health_path},
+                }
+            },
+            "targetRef": {"group": "", "kind": "Service", "name": route.service},
+        },
+    }
