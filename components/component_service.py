@@ -1,5 +1,5 @@
-"""ComponentService: one pinned app or model - its Deployment, Service, app-config ConfigMap and,
-with two or more replicas, a PodDisruptionBudget.
+"""ComponentService: one pinned app or model - its ServiceAccount, Deployment, Service, app-config
+ConfigMap, NetworkPolicy and, with two or more replicas, a PodDisruptionBudget.
 
 Child names derive from the component's name, never from a list position, so reordering pins
 changes no URN. The Deployment's selector never contains the version, so a version change rolls
@@ -13,12 +13,15 @@ import pulumi_kubernetes as k8s
 
 from components import manifests
 from components.manifests import ComponentServiceArgs, resource_args
+from components.network_policy import network_policy
 
 
 class ComponentService(pulumi.ComponentResource):
+    service_account: k8s.core.v1.ServiceAccount
     deployment: k8s.apps.v1.Deployment
     service: k8s.core.v1.Service
     app_config: k8s.core.v1.ConfigMap
+    network_policy: k8s.networking.v1.NetworkPolicy
     disruption_budget: k8s.policy.v1.PodDisruptionBudget | None
 
     def __init__(self, name: str, args: ComponentServiceArgs, opts: pulumi.ResourceOptions | None = None):
@@ -28,14 +31,22 @@ class ComponentService(pulumi.ComponentResource):
         # A built image's digest (an Output) comes from the registry: it is a digest by construction.
         if isinstance(args.image, str) and not args.image.split("@", 1)[-1].startswith("sha256:"):
             raise ValueError(f"component '{args.component}': image must be pinned by digest, got {args.image}")
+        # Built first: it refuses an ingress class other than gce without the controller's namespace.
+        policy = network_policy(args)
         child = pulumi.ResourceOptions(parent=self)
 
+        # The component's identity: the Workload Identity binding of its artifact reads names it.
+        self.service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account", **resource_args(manifests.service_account(args)), opts=child
+        )
         self.app_config = k8s.core.v1.ConfigMap(
             f"{name}-app-config", **resource_args(manifests.app_config_map(args)), opts=child
         )
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            **resource_args(manifests.deployment(args, self.app_config.metadata.name)),
+            **resource_args(
+                manifests.deployment(args, self.app_config.metadata.name, self.service_account.metadata.name)
+            ),
             opts=child,
         )
         # The Service selects what the Deployment selects, read from the Deployment itself.
@@ -44,10 +55,19 @@ class ComponentService(pulumi.ComponentResource):
             **resource_args(manifests.service(args, self.deployment.spec.selector.match_labels)),
             opts=child,
         )
+        self.network_policy = k8s.networking.v1.NetworkPolicy(
+            f"{name}-network-policy", **resource_args(policy), opts=child
+        )
         budget = manifests.disruption_budget(args)
         self.disruption_budget = (
             k8s.policy.v1.PodDisruptionBudget(f"{name}-disruption-budget", **resource_args(budget), opts=child)
             if budget
             else None
         )
-        self.register_outputs({"deployment": self.deployment.metadata.name, "service": self.service.metadata.name})
+        self.register_outputs(
+            {
+                "deployment": self.deployment.metadata.name,
+                "service": self.service.metadata.name,
+                "service_account": self.service_account.metadata.name,
+            }
+        )

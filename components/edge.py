@@ -17,7 +17,8 @@ import pulumi
 
 def edge_names(namespace: str) -> tuple[str, str]:
     """(address name, certificate map name): GCP names, at most 63 characters."""
-    base = namespace if len(namespace) <= 50 else f"{namespace[:41]}-{hashlib.sha256(namespace.encode()).hexdigest()[:8]}"
+    digest = hashlib.sha256(namespace.encode()).hexdigest()[:8]
+    base = namespace if len(namespace) <= 50 else f"{namespace[:41]}-{digest}"
     return f"{base}-gateway-ip", f"{base}-certificates"
 
 

@@ -1,5 +1,5 @@
 """Pure builders of what one environment shares (no Pulumi import): its namespace, environment
-config, API key Secret and network policy. `Foundation` declares exactly these dicts, and
+config, API key Secret and default-deny network policy. `Foundation` declares exactly these dicts, and
 `mlops plan` renders them without running the program."""
 
 from __future__ import annotations
@@ -8,25 +8,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.labels import common_labels
-from components.manifests import (
-    API_KEY_KEY,
-    API_KEY_SECRET_NAME,
-    ENVIRONMENT_CONFIG_KEY,
-    ENVIRONMENT_CONFIG_NAME,
-)
+from components.manifests import API_KEY_SECRET_NAME, ENVIRONMENT_CONFIG_NAME
+from components.pod_spec import API_KEY_KEY, ENVIRONMENT_CONFIG_KEY
 
-NETWORK_POLICY_NAME = "mlops-allow-namespace-and-ingress"
+NETWORK_POLICY_NAME = "mlops-default-deny"
 
 
 @dataclass(frozen=True)
 class EnvironmentSite:
-    """Where an environment lives: its project, name, namespace and the ingress controller's
-    namespace (the only outside namespace allowed in)."""
+    """Where an environment lives: its project, name and namespace."""
 
     project: str
     environment: str
     namespace: str
-    ingress_controller_namespace: str
 
     @property
     def labels(self) -> dict[str, str]:
@@ -37,12 +31,12 @@ class EnvironmentSite:
 
 
 def namespace(site: EnvironmentSite) -> dict[str, Any]:
-    labels = {
-        **site.labels,
-        # Pod Security Admission: reject any pod that is not "restricted".
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": "latest",
-    }
+    # Pod Security Admission: reject any pod that is not "restricted" (by the rules of the
+    # cluster's own version), and say so in warnings and the audit log as well.
+    labels = {**site.labels}
+    for mode in ("enforce", "warn", "audit"):
+        labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = "latest"
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": site.namespace, "labels": labels}}
 
 
@@ -78,16 +72,12 @@ def api_key_secret(site: EnvironmentSite, namespace_name: Any, key: Any) -> dict
 
 
 def network_policy(site: EnvironmentSite, namespace_name: Any) -> dict[str, Any]:
-    # Default deny for ingress: only pods of this namespace and the ingress controller reach
-    # the components. Kubelet probes are not subject to NetworkPolicy.
-    controller = {"matchLabels": {"kubernetes.io/metadata.name": site.ingress_controller_namespace}}
+    """Default deny, both ways, for every pod of the namespace: a pod gets only what its own
+    component's policy allows (`components.network_policy`), and a pod that is no component's
+    (a debugging shell, a job) gets nothing, not even DNS."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": site.metadata(NETWORK_POLICY_NAME, namespace_name),
-        "spec": {
-            "podSelector": {},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"from": [{"podSelector": {}}, {"namespaceSelector": controller}]}],
-        },
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
     }

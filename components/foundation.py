@@ -1,6 +1,6 @@
-"""Foundation: what one environment shares - its namespace, environment config (a ConfigMap, or a
-Secret when it holds secrets), API key Secret and the network policy that keeps its components
-private to the namespace and the ingress controller."""
+"""Foundation: what one environment shares - its namespace (Pod Security Admission `restricted`),
+environment config (a ConfigMap, or a Secret when it holds secrets), API key Secret and the
+default-deny network policy under which each component allows only its own traffic."""
 
 from __future__ import annotations
 

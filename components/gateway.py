@@ -109,7 +109,9 @@ def redirect_route(site: GatewaySite) -> dict[str, Any]:
         "spec": {
             "parentRefs": _parent(HTTP_LISTENER),
             "hostnames": [site.host],
-            "rules": [{"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}],
+            "rules": [
+                {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}
+            ],
         },
     }
 

@@ -8,17 +8,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from components.labels import WORKER_GROUP_LABEL, common_labels, selector_labels
+from components.labels import common_labels, selector_labels
+from components.pod_spec import APP_CONFIG_KEY, pod_spec
 
-APP_CONFIG_KEY = "app_config.yaml"
-ENVIRONMENT_CONFIG_KEY = "environment_config.yaml"
-API_KEY_KEY = "api-key"
 ENVIRONMENT_CONFIG_NAME = "environment-config"
 API_KEY_SECRET_NAME = "mlops-api-key"
-CONFIG_MOUNT = "/etc/mlops"
 SERVICE_PORT = 80
-# Pods run as this unprivileged user whatever the image declares.
-RUN_AS_USER = 10001
+# GKE's own Ingress controller (Google Cloud load balancers).
+GCE_INGRESS_CLASS = "gce"
 # Stands for a value the program derives from secrets (known only at deploy time).
 SECRET_DERIVED = "<derived from secrets>"
 
@@ -40,6 +37,15 @@ def keyed_hash(key: str, data: Any) -> str:
 
     text = json.dumps(data, sort_keys=True, default=str).encode()
     return hmac.new(key.encode(), text, hashlib.sha256).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Callee:
+    """A component this one calls (catalogue `calls`, pinned in the same environment): its pods
+    and the port they listen on."""
+
+    k8s_name: str
+    port: int
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,21 @@ class ComponentServiceArgs:
     # Scheduling: node selector for the worker group, and the taint value to tolerate.
     node_selector: dict[str, str] | None = None
     worker_group: str | None = None
+    # Who reaches the component from outside the namespace: GKE's load balancers for class `gce`,
+    # else the pods of the ingress controller's namespace.
+    ingress_class_name: str = GCE_INGRESS_CLASS
+    ingress_controller_namespace: str | None = None
+    # The catalogue's `calls`, both ways, limited to components pinned in the environment.
+    calls: tuple[Callee, ...] = ()
+    callers: tuple[str, ...] = ()  # Kubernetes names of the components that call this one
+    # The folder of the platform's artifact bucket the component reads (catalogue `artifacts.prefix`,
+    # ending in '/'): its ServiceAccount is what a Workload Identity binding grants it to.
+    artifacts_prefix: str | None = None
+
+    @property
+    def service_account(self) -> str:
+        """The component's own Kubernetes ServiceAccount (its Workload Identity), named after it."""
+        return self.k8s_name
 
 
 def resource_args(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +130,9 @@ def app_config_map(args: ComponentServiceArgs) -> dict[str, Any]:
     }
 
 
-def deployment(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, Any]:
+def deployment(args: ComponentServiceArgs, app_config_name: Any, service_account_name: Any = None) -> dict[str, Any]:
+    """`service_account_name`: the program passes the ServiceAccount's name as an Output, so the
+    pods are created after their identity exists."""
     selector = selector_labels(args.k8s_name, args.environment)
     return {
         "apiVersion": "apps/v1",
@@ -128,17 +151,22 @@ def deployment(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, An
                     # start); app config changes arrive with the version's own ConfigMap.
                     "annotations": {"mlops.dev/environment-config-hash": args.environment_config_hash},
                 },
-                "spec": _pod_spec(args, app_config_name),
+                "spec": pod_spec(args, app_config_name, service_account_name or args.service_account),
             },
         },
     }
 
 
 def service(args: ComponentServiceArgs, selector: Any = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": args.k8s_name, "namespace": args.namespace, "labels": component_labels(args)}
+    if args.ingress_class_name == GCE_INGRESS_CLASS:
+        # Container-native load balancing: Google's front ends reach the pods themselves (from the
+        # ranges the network policy lets in), never through a node port that hides their address.
+        metadata["annotations"] = {"cloud.google.com/neg": '{"ingress": true}'}
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": args.k8s_name, "namespace": args.namespace, "labels": component_labels(args)},
+        "metadata": metadata,
         "spec": {
             "type": "ClusterIP",
             "selector": selector if selector is not None else selector_labels(args.k8s_name, args.environment),
@@ -154,8 +182,32 @@ def disruption_budget(args: ComponentServiceArgs) -> dict[str, Any] | None:
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": {"name": args.k8s_name, "namespace": args.namespace, "labels": component_labels(args)},
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector_labels(args.k8s_name, args.environment)}},
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": selector_labels(args.k8s_name, args.environment)},
+            # A pod that is not ready protects nothing: evicting it must never block a node drain
+            # or a cluster upgrade (the default lets a crash-looping pod hold the budget).
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        },
     }
+
+
+def service_account(args: ComponentServiceArgs) -> dict[str, Any]:
+    """The component's own identity: what a Workload Identity binding grants bucket access to.
+    No token is mounted from it (the components never call the Kubernetes API)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": args.service_account, "namespace": args.namespace, "labels": component_labels(args)},
+        "automountServiceAccountToken": False,
+    }
+
+
+def workload_identity_member(gcp_project: str, namespace: str, service_account: str) -> str:
+    """The IAM member of a Kubernetes ServiceAccount under GKE Workload Identity (the workload pool
+    of the cluster's project is `<project>.svc.id.goog`): bound directly on a resource, no Google
+    service account to impersonate."""
+    return f"serviceAccount:{gcp_project}.svc.id.goog[{namespace}/{service_account}]"
 
 
 @dataclass(frozen=True)
@@ -213,133 +265,4 @@ def ingress(route: Route, site: IngressSite) -> dict[str, Any]:
             },
         },
         "spec": spec,
-    }
-
-
-def _pod_spec(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "terminationGracePeriodSeconds": 30,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS_USER,
-            "runAsGroup": RUN_AS_USER,
-            "fsGroup": RUN_AS_USER,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [_container(args, app_config_name)],
-        "volumes": [
-            {
-                "name": "mlops-config",
-                "projected": {
-                    "sources": [
-                        {
-                            "configMap": {
-                                "name": app_config_name,
-                                "items": [{"key": APP_CONFIG_KEY, "path": APP_CONFIG_KEY}],
-                            }
-                        },
-                        {
-                            "secret" if args.environment_config_secret else "configMap": {
-                                "name": args.environment_config_name,
-                                "items": [{"key": ENVIRONMENT_CONFIG_KEY, "path": ENVIRONMENT_CONFIG_KEY}],
-                            }
-                        },
-                        *_api_key_source(args),
-                    ]
-                },
-            },
-            # The root filesystem is read-only; /tmp is the one writable place.
-            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
-        ],
-    }
-    if args.node_selector:
-        spec["nodeSelector"] = dict(args.node_selector)
-    if args.worker_group:
-        spec["tolerations"] = [
-            {"key": WORKER_GROUP_LABEL, "operator": "Equal", "value": args.worker_group, "effect": "NoSchedule"}
-        ]
-    if args.replicas >= 2:
-        selector = {"matchLabels": selector_labels(args.k8s_name, args.environment)}
-        spec["topologySpreadConstraints"] = [
-            # Never two replicas of one revision on one node while another node has none ...
-            {
-                "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
-                "whenUnsatisfiable": "DoNotSchedule",
-                "labelSelector": selector,
-                "matchLabelKeys": ["pod-template-hash"],
-            },
-            # ... and across zones where the pool has them.
-            {
-                "maxSkew": 1,
-                "topologyKey": "topology.kubernetes.io/zone",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": selector,
-                "matchLabelKeys": ["pod-template-hash"],
-            },
-        ]
-    return spec
-
-
-def _api_key_source(args: ComponentServiceArgs) -> list[dict[str, Any]]:
-    """Apps read the API key from a file (never an environment variable: those show in
-    `kubectl describe` and are inherited by every child process)."""
-    if args.type != "app" or not args.api_key_secret:
-        return []
-    return [{"secret": {"name": args.api_key_secret, "items": [{"key": API_KEY_KEY, "path": API_KEY_KEY}]}}]
-
-
-def _container(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, Any]:
-    env = [
-        {"name": "MLOPS_PROJECT", "value": args.project},
-        {"name": "MLOPS_ENVIRONMENT", "value": args.environment},
-        {"name": "MLOPS_COMPONENT", "value": args.component},
-        {"name": "MLOPS_COMPONENT_TYPE", "value": args.type},
-        {"name": "MLOPS_VERSION", "value": str(args.version)},
-        {"name": "MLOPS_VERSION_LABEL", "value": args.label or ""},
-        {"name": "MLOPS_LOW_LATENCY_MODE", "value": "true" if args.low_latency_mode else "false"},
-        {"name": "PORT", "value": str(args.port)},
-        {"name": "MLOPS_APP_CONFIG_PATH", "value": f"{CONFIG_MOUNT}/{APP_CONFIG_KEY}"},
-        {"name": "MLOPS_ENVIRONMENT_CONFIG_PATH", "value": f"{CONFIG_MOUNT}/{ENVIRONMENT_CONFIG_KEY}"},
-        {
-            "name": "MLOPS_APP_CONFIG",
-            "valueFrom": {"configMapKeyRef": {"name": app_config_name, "key": APP_CONFIG_KEY}},
-        },
-    ]
-    if not args.environment_config_secret:
-        env.append(
-            {
-                "name": "MLOPS_ENVIRONMENT_CONFIG",
-                "valueFrom": {"configMapKeyRef": {"name": args.environment_config_name, "key": ENVIRONMENT_CONFIG_KEY}},
-            }
-        )
-    if _api_key_source(args):
-        env.append({"name": "MLOPS_API_KEY_PATH", "value": f"{CONFIG_MOUNT}/{API_KEY_KEY}"})
-    http = {"path": args.health_path, "port": "http"}
-    return {
-        "name": args.k8s_name,
-        "image": args.image,
-        "imagePullPolicy": "IfNotPresent",
-        "ports": [{"name": "http", "containerPort": args.port, "protocol": "TCP"}],
-        "env": env,
-        "resources": args.resources,
-        # Models can take minutes to load: the startup probe allows 5 minutes before liveness
-        # takes over, so a slow load is not mistaken for a hang.
-        "startupProbe": {"httpGet": http, "periodSeconds": 5, "failureThreshold": 60, "timeoutSeconds": 3},
-        "readinessProbe": {"httpGet": http, "periodSeconds": 5, "failureThreshold": 3, "timeoutSeconds": 3},
-        "livenessProbe": {"httpGet": http, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 5},
-        "securityContext": {
-            "runAsNonRoot": True,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "volumeMounts": [
-            {"name": "mlops-config", "mountPath": CONFIG_MOUNT, "readOnly": True},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
     }

@@ -17,10 +17,12 @@ from components.manifests import (
     ENVIRONMENT_CONFIG_NAME,
     SECRET_DERIVED,
     SERVICE_PORT,
+    Callee,
     ComponentServiceArgs,
     IngressSite,
     Route,
 )
+from components.network_policy import network_policy
 from components.node_pools import NODE_POOL_TYPE, WorkerGroupArgs, node_pool
 from spec.environment import Environment, ResolvedComponent, effective_resources, route_prefix
 
@@ -56,6 +58,24 @@ def environment_config_hash(env: Environment) -> str:
     return known[1]
 
 
+_CALLERS: dict[int, tuple[Environment, dict[str, tuple[str, ...]]]] = {}
+
+
+def _callers(env: Environment) -> dict[str, tuple[str, ...]]:
+    """Component -> the Kubernetes names of the pinned components whose catalogue `calls` it, once
+    per environment (as the hashes above: asking each component would be quadratic)."""
+    known = _CALLERS.get(id(env))
+    if known is None or known[0] is not env:
+        if len(_CALLERS) > 8:
+            _CALLERS.clear()
+        index: dict[str, set[str]] = {}
+        for caller in env.components:
+            for name in caller.catalogue.calls:
+                index.setdefault(name, set()).add(caller.k8s_name)
+        known = _CALLERS[id(env)] = (env, {name: tuple(sorted(found)) for name, found in index.items()})
+    return known[1]
+
+
 def service_args(env: Environment, c: ResolvedComponent, namespace: Any) -> ComponentServiceArgs:
     return ComponentServiceArgs(
         project=env.project,
@@ -79,6 +99,16 @@ def service_args(env: Environment, c: ResolvedComponent, namespace: Any) -> Comp
         api_key_secret=API_KEY_SECRET_NAME,
         node_selector=node_selector(env, c.worker_group),
         worker_group=c.worker_group,
+        ingress_class_name=env.config.ingress.class_name,
+        ingress_controller_namespace=env.config.ingress.controller_namespace,
+        # A call to a component this environment does not pin opens nothing.
+        calls=tuple(
+            Callee(env.by_name[name].k8s_name, env.by_name[name].catalogue.port)
+            for name in sorted(c.catalogue.calls)
+            if name in env.by_name
+        ),
+        callers=_callers(env).get(c.name, ()),
+        artifacts_prefix=c.catalogue.artifacts.prefix if c.catalogue.artifacts else None,
     )
 
 
@@ -105,12 +135,7 @@ def ingress_site(env: Environment, namespace: Any) -> IngressSite:
 
 
 def environment_site(env: Environment) -> EnvironmentSite:
-    return EnvironmentSite(
-        project=env.project,
-        environment=env.name,
-        namespace=env.namespace,
-        ingress_controller_namespace=env.config.ingress.controller_namespace,
-    )
+    return EnvironmentSite(project=env.project, environment=env.name, namespace=env.namespace)
 
 
 # The platform stack's outputs an environment reads (through a StackReference in the program).
@@ -170,9 +195,11 @@ def component_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dic
     args = service_args(env, c, env.namespace)
     config_map = manifests.app_config_map(args)
     found = {
+        f"{c.name}-service-account": manifests.service_account(args),
         f"{c.name}-app-config": config_map,
         f"{c.name}-deployment": manifests.deployment(args, config_map["metadata"]["name"]),
         f"{c.name}-service": manifests.service(args),
+        f"{c.name}-network-policy": network_policy(args),
     }
     budget = manifests.disruption_budget(args)
     if budget:

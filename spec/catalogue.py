@@ -3,6 +3,7 @@ image digests with their app config) and, optionally, the source tree its image 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -85,6 +86,29 @@ class BuildConfig(Strict):
         return value
 
 
+# One folder name of an artifact prefix: characters that need no quoting in an IAM condition.
+PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+
+
+class ArtifactsConfig(Strict):
+    """Model artifacts the component reads: a folder of the platform's artifact bucket. Its
+    ServiceAccount may read objects under that folder, and nothing else."""
+
+    prefix: str
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        """Kept with one trailing '/', so access to `models/a/` never extends to `models/ab/`."""
+        segments = value.removesuffix("/").split("/")
+        if not all(PREFIX_SEGMENT.match(s) and s not in (".", "..") for s in segments):
+            raise ValueError(
+                f"'{value}' must be a folder inside the artifact bucket, relative to its top "
+                "(models/sentiment): letters, digits, '.', '_', '-' and '/', no leading '/', no '..'"
+            )
+        return "/".join(segments) + "/"
+
+
 class CatalogueComponent(Strict):
     name: str
     type: ComponentType
@@ -96,6 +120,10 @@ class CatalogueComponent(Strict):
     resources: Resources
     default_version: Annotated[int, Field(strict=True, ge=1)] | str
     smoke: SmokeRequest | None = None
+    # The components this one sends requests to: the network policies let these calls through,
+    # and no others (the names are checked against the catalogue when an environment is built).
+    calls: list[str] = Field(default_factory=list)
+    artifacts: ArtifactsConfig | None = None
     versions: list[Version] = Field(min_length=1)
 
     @field_validator("name")
@@ -106,6 +134,16 @@ class CatalogueComponent(Strict):
                 f"component name '{value}' must be lowercase letters, digits, '_' or '-', "
                 "start with a letter and be at most 50 characters"
             )
+        return value
+
+    @field_validator("calls")
+    @classmethod
+    def _calls(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not COMPONENT_NAME.match(name):
+                raise ValueError(f"'{name}' is not a component name: list the names of catalogue components")
+            if value.count(name) > 1:
+                raise ValueError(f"'{name}' is listed twice: list each component once")
         return value
 
     @field_validator("image")

@@ -20,6 +20,7 @@ from spec.errors import ConfigError, Problem, did_you_mean, one_of
 from spec.problems import problems as pydantic_problems
 from spec.problems import stack_key
 from spec.project import (
+    CATALOGUE_DIR,
     NAMESPACE,
     PROJECT_FILE,
     load_catalogue,
@@ -119,6 +120,19 @@ def build_environment(
     regional = config.cluster is None or (config.cluster.is_gke and is_region(config.cluster.location or ""))
     _check_node_pools(regional, config, display, problems)
     components = _resolve_pins(config, project.settings, catalogue, display, problems)
+    pinned = {pin.name for pin in config.components}
+    for component in components:
+        for callee in component.catalogue.calls:
+            # A pinned component missing from the catalogue is reported once, at its pin.
+            if callee not in catalogue and callee not in pinned:
+                problems.append(
+                    Problem(
+                        str(CATALOGUE_DIR / f"{component.name}.yaml"),
+                        "calls",
+                        f"no catalogue component '{callee}'{did_you_mean(callee, catalogue)}: "
+                        f"name a component of {CATALOGUE_DIR}/ (or remove it)",
+                    )
+                )
     for name in config.promotion.unverified:
         if name not in {pin.name for pin in config.components}:
             problems.append(

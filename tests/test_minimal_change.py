@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .conftest import Runner, edit_stack
+from .conftest import REPO, Runner, edit_stack
 from .program_run import ProgramRun
 
 
@@ -70,6 +70,14 @@ class TestPinBump:
         assert len([u for u in modified if "Deployment" in u]) == 3
 
 
+def callers_policies(run: ProgramRun, component: str) -> set[str]:
+    """URNs of the NetworkPolicies of the components whose catalogue says they call `component`."""
+    from spec.project import load_catalogue
+
+    callers = {name for name, entry in load_catalogue(REPO).items() if component in entry.calls}
+    return {r.urn for r in run.resources if r.kind == "NetworkPolicy" and r.parent in callers}
+
+
 class TestReorderAddRemove:
     def test_reordering_pins_changes_nothing(self, project: Path, offline_engine: Runner) -> None:
         before = offline_engine(project, "production")
@@ -86,7 +94,9 @@ class TestReorderAddRemove:
         edit_stack(project, "integration", drop)
         after = offline_engine(project, "integration")
         added, removed, modified = changed(before, after)
-        assert not added and not modified
+        assert not added
+        # Only the network policies of its callers change: their way to it closes.
+        assert modified == callers_policies(before, "sentiment_analysis")
         assert removed == owned_by(before, "sentiment_analysis")
         assert {r.kind for r in before.resources if r.urn in removed} >= {
             "Deployment",
@@ -108,5 +118,6 @@ class TestReorderAddRemove:
         )
         after = offline_engine(project, "uat")
         added, removed, modified = changed(before, after)
-        assert not removed and not modified
+        assert not removed
+        assert modified == callers_policies(after, "document_tagging")
         assert added == owned_by(after, "document_tagging")

@@ -244,7 +244,7 @@ class TestPlan:
             "sentiment_analysis",
         }
         manifests = [load_yaml(p) for p in out.glob("*/*.yaml") if p.parent.name != "_worker_groups"]
-        assert len(manifests) == 16
+        assert len(manifests) == 22  # 4 of the environment, 6 per component (ServiceAccount, NetworkPolicy ...)
         for manifest in manifests:
             kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
         pool = load_yaml(out / "_worker_groups" / "nodepool-integration-pool.yaml")

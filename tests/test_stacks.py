@@ -156,12 +156,9 @@ class TestDeclaredFromStackFile:
                 assert obj.inputs["metadata"]["namespace"] == namespace, obj.name
         (secret,) = by_kind(run, "Secret")
         assert set(secret["stringData"]) == {"api-key"}
-        (policy,) = by_kind(run, "NetworkPolicy")
-        assert policy["spec"]["podSelector"] == {}
-        assert policy["spec"]["policyTypes"] == ["Ingress"]
-        peers = policy["spec"]["ingress"][0]["from"]
-        assert {"podSelector": {}} in peers
-        assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in peers
+        # The namespace denies everything; each component's own policy allows its traffic (test_hardening).
+        policies = {p["metadata"]["name"]: p for p in by_kind(run, "NetworkPolicy")}
+        assert policies["mlops-default-deny"]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
     def test_only_apps_receive_the_api_key_and_only_as_a_file(self, run: ProgramRun) -> None:
         for pin in stack_config(REPO, run.stack)["mlops:components"]:
