@@ -14,8 +14,6 @@ from components.pod_spec import APP_CONFIG_KEY, pod_spec
 ENVIRONMENT_CONFIG_NAME = "environment-config"
 API_KEY_SECRET_NAME = "mlops-api-key"
 SERVICE_PORT = 80
-# GKE's own Ingress controller (Google Cloud load balancers).
-GCE_INGRESS_CLASS = "gce"
 # Stands for a value the program derives from secrets (known only at deploy time).
 SECRET_DERIVED = "<derived from secrets>"
 
@@ -75,10 +73,10 @@ class ComponentServiceArgs:
     # Scheduling: node selector for the worker group, and the taint value to tolerate.
     node_selector: dict[str, str] | None = None
     worker_group: str | None = None
-    # Who reaches the component from outside the namespace: GKE's load balancers for class `gce`,
-    # else the pods of the ingress controller's namespace.
-    ingress_class_name: str = GCE_INGRESS_CLASS
-    ingress_controller_namespace: str | None = None
+    # Who reaches the component from outside the namespace: the address ranges of Google's load
+    # balancers (or of a proxy-only subnet), or the namespace of an in-cluster controller.
+    traffic_cidrs: tuple[str, ...] = ()
+    traffic_namespace: str | None = None
     # The catalogue's `calls`, both ways, limited to components pinned in the environment.
     calls: tuple[Callee, ...] = ()
     callers: tuple[str, ...] = ()  # Kubernetes names of the components that call this one
@@ -158,11 +156,9 @@ def deployment(args: ComponentServiceArgs, app_config_name: Any, service_account
 
 
 def service(args: ComponentServiceArgs, selector: Any = None) -> dict[str, Any]:
+    # GKE's Gateway controller load-balances to the pods themselves (container-native, through
+    # network endpoint groups it manages), from the ranges the network policy lets in.
     metadata: dict[str, Any] = {"name": args.k8s_name, "namespace": args.namespace, "labels": component_labels(args)}
-    if args.ingress_class_name == GCE_INGRESS_CLASS:
-        # Container-native load balancing: Google's front ends reach the pods themselves (from the
-        # ranges the network policy lets in), never through a node port that hides their address.
-        metadata["annotations"] = {"cloud.google.com/neg": '{"ingress": true}'}
     return {
         "apiVersion": "v1",
         "kind": "Service",

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from components.labels import selector_labels
-from components.manifests import GCE_INGRESS_CLASS, ComponentServiceArgs, component_labels
+from components.manifests import ComponentServiceArgs, component_labels
 
-# Where Google's front ends and health checkers connect from (GKE Ingress with container-native
-# load balancing sends traffic straight to the pods' port from these).
+# Where Google's front ends and health checkers connect from (GKE's Gateway, container-native,
+# sends traffic straight to the pods' port from these).
 GOOGLE_FRONT_ENDS = ("35.191.0.0/16", "130.211.0.0/22")
 # GKE's metadata server: 169.254.169.254:80 is what clients call; under Dataplane V2 the
 # Workload Identity server behind it is reached at 169.254.169.252:988 (GKE's documented allows).
@@ -50,14 +50,14 @@ def network_policy(args: ComponentServiceArgs) -> dict[str, Any]:
 
 def ingress_sources(args: ComponentServiceArgs) -> list[dict[str, Any]]:
     """Who reaches the component from outside the namespace."""
-    if args.ingress_class_name == GCE_INGRESS_CLASS:
-        return [{"ipBlock": {"cidr": cidr}} for cidr in GOOGLE_FRONT_ENDS]
-    if not args.ingress_controller_namespace:
+    if args.traffic_cidrs:
+        return [{"ipBlock": {"cidr": cidr}} for cidr in args.traffic_cidrs]
+    if not args.traffic_namespace:
         raise ValueError(
-            f"component '{args.component}': ingress class '{args.ingress_class_name}' needs the "
-            "controller's namespace (mlops:ingress.controller_namespace)"
+            f"component '{args.component}': no source of traffic: give the controller's namespace "
+            "(mlops:routing.controller_namespace)"
         )
-    return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.ingress_controller_namespace}}}]
+    return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.traffic_namespace}}}]
 
 
 def _tcp(port: int) -> list[dict[str, Any]]:

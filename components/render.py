@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components import environment_manifests as env_manifests
-from components import manifests
+from components import gateway, manifests
+from components.edge import edge_names
 from components.environment_manifests import EnvironmentSite
+from components.gateway import EXTERNAL_CLASS, INTERNAL_CLASS, GatewayRoute, GatewaySite
 from components.labels import GKE_NODE_POOL_LABEL, WORKER_GROUP_LABEL
 from components.manifests import (
     API_KEY_SECRET_NAME,
@@ -22,7 +24,7 @@ from components.manifests import (
     IngressSite,
     Route,
 )
-from components.network_policy import network_policy
+from components.network_policy import GOOGLE_FRONT_ENDS, network_policy
 from components.node_pools import NODE_POOL_TYPE, WorkerGroupArgs, node_pool
 from spec.environment import Environment, ResolvedComponent, effective_resources, route_prefix
 
@@ -99,8 +101,8 @@ def service_args(env: Environment, c: ResolvedComponent, namespace: Any) -> Comp
         api_key_secret=API_KEY_SECRET_NAME,
         node_selector=node_selector(env, c.worker_group),
         worker_group=c.worker_group,
-        ingress_class_name=env.config.ingress.class_name,
-        ingress_controller_namespace=env.config.ingress.controller_namespace,
+        traffic_cidrs=traffic_cidrs(env),
+        traffic_namespace=env.config.routing.controller_namespace,
         # A call to a component this environment does not pin opens nothing.
         calls=tuple(
             Callee(env.by_name[name].k8s_name, env.by_name[name].catalogue.port)
@@ -122,16 +124,81 @@ def route(env: Environment, c: ResolvedComponent, service: Any) -> Route:
     )
 
 
+def traffic_cidrs(env: Environment) -> tuple[str, ...]:
+    """Where the load balancer connects to the pods from: Google's front ends for GKE's external
+    Gateway, the proxy-only subnet for its internal one; none (a controller's namespace instead)
+    for an Ingress or a Gateway that is not GKE's."""
+    routing = env.config.routing
+    if routing.kind != "gateway" or not env.config.is_gke or routing.class_name is not None:
+        return ()
+    return tuple(routing.proxy_source_ranges) if routing.internal else GOOGLE_FRONT_ENDS
+
+
 def ingress_site(env: Environment, namespace: Any) -> IngressSite:
-    ingress = env.config.ingress
+    routing = env.config.routing
     return IngressSite(
         project=env.project,
         environment=env.name,
         namespace=namespace,
-        host=ingress.host,
-        class_name=ingress.class_name,
-        tls_secret=ingress.tls_secret,
+        host=routing.host,
+        class_name=routing.class_name or "",
+        tls_secret=routing.tls_secret,
     )
+
+
+def gateway_site(env: Environment, namespace: Any) -> GatewaySite:
+    """On GKE's external class, the certificate and address come from Google Cloud (`Edge`, under
+    names known offline); otherwise from a TLS Secret."""
+    routing = env.config.routing
+    managed = env.config.is_gke and routing.class_name is None and not routing.internal
+    address, certificate_map = edge_names(env.namespace) if managed else (None, None)
+    return GatewaySite(
+        project=env.project,
+        environment=env.name,
+        namespace=namespace,
+        host=routing.host,
+        gateway_class=routing.class_name or (INTERNAL_CLASS if routing.internal else EXTERNAL_CLASS),
+        certificate_map=certificate_map,
+        address=address,
+        tls_secret=None if managed else routing.tls_secret,
+    )
+
+
+def gateway_route(env: Environment, c: ResolvedComponent, service: Any) -> GatewayRoute:
+    return GatewayRoute(
+        component=c.name,
+        k8s_name=c.k8s_name,
+        prefix=route_prefix(env.project, env.name, c),
+        service=service,
+        port=SERVICE_PORT,
+        health_path=c.catalogue.health_path,
+    )
+
+
+def routing_objects(env: Environment) -> dict[str, dict[str, Any]]:
+    """The environment's own routing objects, by logical name: the Gateway and its HTTP -> HTTPS
+    redirect (none for an Ingress: each component has its own)."""
+    if env.config.routing.kind != "gateway":
+        return {}
+    site = gateway_site(env, env.namespace)
+    return {
+        f"{env.name}-routes-gateway": gateway.gateway(site),
+        f"{env.name}-routes-https-redirect": gateway.redirect_route(site),
+    }
+
+
+def component_routes(env: Environment, c: ResolvedComponent, service: Any) -> dict[str, dict[str, Any]]:
+    """One component's routing objects, by logical name: its HTTPRoute (and, on GKE, the health
+    check policy from the catalogue's health_path), or its Ingress."""
+    if env.config.routing.kind != "gateway":
+        return {
+            f"{env.name}-routes-{c.name}": manifests.ingress(route(env, c, service), ingress_site(env, env.namespace))
+        }
+    site = gateway_site(env, env.namespace)
+    found = {f"{env.name}-routes-{c.name}": gateway.http_route(gateway_route(env, c, service), site)}
+    if env.config.is_gke and env.config.routing.class_name is None:
+        found[f"{env.name}-routes-{c.name}-health"] = gateway.health_check_policy(gateway_route(env, c, service), site)
+    return found
 
 
 def environment_site(env: Environment) -> EnvironmentSite:
@@ -204,8 +271,7 @@ def component_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dic
     budget = manifests.disruption_budget(args)
     if budget:
         found[f"{c.name}-disruption-budget"] = budget
-    site = ingress_site(env, env.namespace)
-    found[f"{env.name}-routes-{c.name}"] = manifests.ingress(route(env, c, c.k8s_name), site)
+    found.update(component_routes(env, c, c.k8s_name))
     return found
 
 
@@ -254,7 +320,16 @@ def declared(env: Environment, api_key: Any, environment_config: Any) -> list[De
     for c in env.components:
         for name, manifest in component_manifests(env, c).items():
             found.append(Declared(kubernetes_type(manifest), name, c.name, manifest))
+    for name, manifest in routing_objects(env).items():
+        found.append(
+            Declared(kubernetes_type(manifest), name, ENVIRONMENT_GROUP, manifest, name in protected_routes(env))
+        )
     return found
+
+
+def protected_routes(env: Environment) -> frozenset[str]:
+    """Production's Gateway: its address is what DNS points at."""
+    return frozenset({f"{env.name}-routes-gateway"} if env.ends_chain and routing_objects(env) else set())
 
 
 def kubernetes_type(manifest: dict[str, Any]) -> str:

@@ -24,6 +24,8 @@ from spec.project import NAMESPACE, PROJECT_FILE, find_project_root, load_catalo
 OBJECT_KEYS = (
     "environment",
     "cluster",
+    "routing",
+    # Read only to say it moved to mlops:routing.
     "ingress",
     "worker_groups",
     "settings",

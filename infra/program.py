@@ -10,9 +10,18 @@ from typing import Any
 import pulumi
 
 from components.component_service import ComponentService
+from components.edge import Edge, EdgeArgs
 from components.foundation import Foundation, FoundationArgs
 from components.manifests import keyed_hash
-from components.render import environment_site, ingress_site, route, service_args, worker_group_args
+from components.render import (
+    component_routes,
+    environment_site,
+    gateway_site,
+    protected_routes,
+    routing_objects,
+    service_args,
+    worker_group_args,
+)
 from components.routes import Routes, RoutesArgs
 from components.source_image import SourceImage, SourceImageArgs, context_hash
 from components.worker_group import WorkerGroup
@@ -140,16 +149,33 @@ def deploy(inputs: StackInputs) -> dict[str, Any]:
             ),
         )
 
+    edge = None
+    if gateway_site(env, namespace).certificate_map is not None:
+        # The Gateway's address and certificate; production's are protected like its namespace.
+        edge = Edge(
+            f"{env.name}-edge",
+            EdgeArgs(
+                gcp_project=platform["cluster_project"] if platform is not None else env.gcp_project,
+                host=env.config.routing.host,
+                namespace=env.namespace,
+                labels={"mlops-dev-project": env.project, "mlops-dev-environment": env.name},
+            ),
+            opts=pulumi.ResourceOptions(protect=protect),
+        )
+    objects = dict(routing_objects(env))
+    for c in env.components:
+        objects.update(component_routes(env, c, services[c.name].service.metadata.name))
     Routes(
         f"{env.name}-routes",
-        RoutesArgs(
-            site=ingress_site(env, namespace),
-            routes=[route(env, c, services[c.name].service.metadata.name) for c in env.components],
-        ),
-        opts=pulumi.ResourceOptions(providers=[provider]),
+        RoutesArgs(objects=objects, protected=protected_routes(env)),
+        opts=pulumi.ResourceOptions(providers=[provider], depends_on=[edge] if edge is not None else []),
     )
     outputs = stack_outputs(env, pools, {name: image.image for name, image in images.items()})
     outputs["namespace"] = namespace
+    if edge is not None:
+        # What to put in DNS: the host's A record, and the CNAME that lets Certificate Manager issue.
+        outputs["address"] = edge.address
+        outputs["dns_records"] = edge.dns_records
     if inputs.api_key is None:
         outputs["api_key"] = api_key
     return outputs

@@ -1,7 +1,7 @@
 """Challengers: throw-away full replicas of an environment for one person or one pull request.
 
 A challenger is the stack `challenger-<name>`, file `Pulumi.challenger-<name>.yaml`: the parent's
-pins, environment config, settings, cluster and ingress; `promotes_to` the parent; its own
+pins, environment config, settings, cluster and routing; `promotes_to` the parent; its own
 namespace; the parent's owned worker groups as `existing` references (destroying a challenger can
 never touch them).
 
@@ -30,7 +30,7 @@ from spec.schema import DNS_LABEL
 
 PREFIX = "challenger-"
 # Keys a challenger copies from its parent; anything else (secrets, provenance) stays behind.
-COPIED = ("platform", "pulumi_org", "cluster", "ingress", "settings", "environment_config")
+COPIED = ("platform", "pulumi_org", "cluster", "routing", "settings", "environment_config")
 _DURATION = re.compile(r"^(?P<n>[0-9]+)(?P<unit>[smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _SECRET: Any = object()

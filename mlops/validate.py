@@ -49,6 +49,7 @@ def chain_problems(root: Path, envs: Mapping[str, Environment]) -> list[Problem]
                 )
     found.extend(_upstreams(envs, known))
     found.extend(_shared_worker_groups(envs))
+    found.extend(_shared_hosts(envs))
     found.extend(_cycles(envs))
     return found
 
@@ -102,6 +103,26 @@ def _shared_worker_groups(envs: Mapping[str, Environment]) -> list[Problem]:
                         "mark it existing: true to share that pool",
                     )
                 )
+    return found
+
+
+def _shared_hosts(envs: Mapping[str, Environment]) -> list[Problem]:
+    """Each environment has its own Gateway, address and certificate, so its own host: two stacks
+    on one host would each claim the DNS name (the path keeps the environment apart anyway)."""
+    owners: dict[str, str] = {}
+    found = []
+    for stack, env in sorted(envs.items(), key=lambda item: (item[1].promotes_to is not None, item[0])):
+        host = env.config.routing.host
+        if host in owners:
+            found.append(
+                Problem(
+                    stack_file_name(stack),
+                    f"{NAMESPACE}:routing.host",
+                    f"'{owners[host]}' serves {host} already: give this environment its own host (e.g. {stack}.{host})",
+                )
+            )
+        else:
+            owners[host] = stack
     return found
 
 

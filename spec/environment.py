@@ -101,6 +101,7 @@ def build_environment(
             )
         )
     _check_cluster(config, gcp_project, display, problems)
+    _check_routing(config, display, problems)
     if "mlops:api_key" in values and "mlops:api_key" not in secret_keys:
         problems.append(
             Problem(
@@ -157,6 +158,23 @@ def build_environment(
         gcp_project=gcp_project,
         environment_config_secret=f"{NAMESPACE}:environment_config" in secret_keys,
     )
+
+
+def _check_routing(config: StackConfig, display: str, problems: list[Problem]) -> None:
+    """Off GKE, a Gateway is another controller's: its class, where its proxies run and a TLS Secret."""
+    routing = config.routing
+    if routing.kind != "gateway" or config.is_gke:
+        return
+    missing = [k for k in ("class_name", "controller_namespace", "tls_secret") if getattr(routing, k) is None]
+    if missing:
+        problems.append(
+            Problem(
+                display,
+                f"mlops:routing.{missing[0]}",
+                f"a Gateway outside GKE needs {', '.join(missing)}: the GatewayClass, the namespace of its proxies "
+                "and a TLS Secret (every environment serves HTTPS)",
+            )
+        )
 
 
 def _check_cluster(config: StackConfig, gcp_project: Any, display: str, problems: list[Problem]) -> None:

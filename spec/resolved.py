@@ -141,7 +141,7 @@ class Environment:
         return {c.name: c for c in self.components}
 
     def url(self, component: ResolvedComponent) -> str:
-        return f"https://{self.config.ingress.host}{route_prefix(self.project, self.name, component)}/"
+        return f"https://{self.config.routing.host}{route_prefix(self.project, self.name, component)}/"
 
 
 def route_prefix(project: str, environment: str, component: ResolvedComponent) -> str:

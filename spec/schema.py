@@ -21,6 +21,7 @@ DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 COMPONENT_NAME = re.compile(r"^[a-z]([_a-z0-9-]*[a-z0-9])?$")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,62}$")
+CIDR = re.compile(r"^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$")
 HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$")
 # A repository reference without tag or digest: registry/path/name.
 IMAGE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*$")
@@ -111,12 +112,25 @@ class ClusterConfig(Strict):
         return self.kubeconfig_context is None
 
 
-class IngressConfig(Strict):
+class RoutingConfig(Strict):
+    """How requests reach the components (`mlops:routing`): by default a Gateway on GKE's own
+    Gateway controller, HTTPS with a Google-managed certificate and HTTP redirected; or, with
+    `kind: ingress`, an Ingress for a cluster whose controller is another (nginx-compatible)."""
+
+    kind: Literal["gateway", "ingress"] = "gateway"
     host: str
-    class_name: str = "nginx"
-    # Namespace of the ingress controller: the only outside namespace allowed to reach components.
-    controller_namespace: str = "ingress-nginx"
+    # gateway: a regional internal load balancer (gke-l7-rilb) instead of the global external one.
+    internal: bool = False
+    # gateway: another GatewayClass (clusters that are not GKE); ingress: the IngressClass.
+    class_name: str | None = None
+    # Where the controller's proxies run, the only outside namespace let in (ingress; a gateway
+    # that is not GKE's).
+    controller_namespace: str | None = None
+    # The certificate as a kubernetes.io/tls Secret (cert-manager keeps such a Secret renewed):
+    # needed wherever Google's Certificate Manager is not used.
     tls_secret: str | None = None
+    # internal gateway: the region's proxy-only subnet, where the load balancer connects from.
+    proxy_source_ranges: list[str] = []
 
     @field_validator("host")
     @classmethod
@@ -127,10 +141,35 @@ class IngressConfig(Strict):
 
     @field_validator("controller_namespace")
     @classmethod
-    def _namespace(cls, value: str) -> str:
-        if not DNS_LABEL.match(value):
+    def _namespace(cls, value: str | None) -> str | None:
+        if value is not None and not DNS_LABEL.match(value):
             raise ValueError(f"'{value}' is not a Kubernetes namespace name")
         return value
+
+    @field_validator("proxy_source_ranges")
+    @classmethod
+    def _ranges(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            if not CIDR.match(cidr):
+                raise ValueError(f"'{cidr}' is not an IPv4 CIDR block (10.129.0.0/23)")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> RoutingConfig:
+        if self.kind == "ingress":
+            missing = [k for k in ("class_name", "controller_namespace", "tls_secret") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(
+                    f"an Ingress needs {', '.join(missing)}: the IngressClass, its controller's namespace and "
+                    "a TLS Secret (every environment serves HTTPS); or use kind: gateway on GKE"
+                )
+            if self.class_name == "gce":
+                raise ValueError(
+                    "GKE's own Ingress cannot strip the URL prefix: use kind: gateway (GKE's Gateway controller)"
+                )
+        if self.internal and not self.proxy_source_ranges:
+            raise ValueError("an internal gateway needs proxy_source_ranges: the region's proxy-only subnet")
+        return self
 
 
 class WorkerGroupConfig(Strict):
@@ -222,9 +261,9 @@ class StackConfig(Strict):
     # managed elsewhere: one of the two.
     platform: str | None = None
     cluster: ClusterConfig | None = None
+    routing: RoutingConfig
     pulumi_org: str | None = None
     promotion: PromotionConfig = PromotionConfig()
-    ingress: IngressConfig
     worker_groups: dict[str, WorkerGroupConfig] = {}
     settings: Settings = Settings()
     environment_config: dict[str, Any] = {}
@@ -241,6 +280,18 @@ class StackConfig(Strict):
                 f"'{value}' is not a stack name: write <organization>/<project>/<stack> (acme/platform/shared)"
             )
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        # mlops:ingress became mlops:routing: say how to move rather than "unknown key".
+        if isinstance(data, dict) and "ingress" in data:
+            raise ValueError(
+                "mlops:ingress is now mlops:routing: write mlops:routing: {host: <host>} for GKE's Gateway "
+                "(HTTPS with a managed certificate), or {kind: ingress, host, class_name, controller_namespace, "
+                "tls_secret} to keep an Ingress (README: Routing)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _where(self) -> StackConfig:

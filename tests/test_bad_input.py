@@ -76,9 +76,9 @@ CASES: list[tuple[str, str, Callable[[Path], None], str, str, str]] = [
     (
         "misspelt-ingress-key",
         "uat",
-        in_stack("uat", lambda c: c["mlops:ingress"].update(hots="x.example")),
+        in_stack("uat", lambda c: c["mlops:routing"].update(hots="x.example")),
         "Pulumi.uat.yaml",
-        "mlops:ingress.hots",
+        "mlops:routing.hots",
         "did you mean 'host'",
     ),
     (
@@ -244,17 +244,17 @@ CASES: list[tuple[str, str, Callable[[Path], None], str, str, str]] = [
     (
         "bad-host",
         "uat",
-        in_stack("uat", lambda c: c["mlops:ingress"].update(host="https://ml.acme.example/")),
+        in_stack("uat", lambda c: c["mlops:routing"].update(host="https://ml.acme.example/")),
         "Pulumi.uat.yaml",
-        "mlops:ingress.host",
+        "mlops:routing.host",
         "not a DNS host name",
     ),
     (
         "missing-ingress",
         "uat",
-        in_stack("uat", lambda c: c.pop("mlops:ingress")),
+        in_stack("uat", lambda c: c.pop("mlops:routing")),
         "Pulumi.uat.yaml",
-        "mlops:ingress",
+        "mlops:routing",
         "required key is missing",
     ),
     (

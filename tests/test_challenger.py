@@ -32,7 +32,7 @@ class TestCreate:
         assert result.exit_code == 0, result.output
         assert "pulumi stack init challenger-alice" in result.output
         parent, mine = stack_config(project, "integration"), stack_config(project, "challenger-alice")
-        for key in ("mlops:cluster", "mlops:ingress", "mlops:settings", "mlops:environment_config", "gcp:project"):
+        for key in ("mlops:cluster", "mlops:routing", "mlops:settings", "mlops:environment_config", "gcp:project"):
             assert mine[key] == parent[key], key
         assert mine["mlops:environment"] == {"promotes_to": "integration"}
         assert mine["mlops:challenger"]["parent"] == "integration" and mine["mlops:challenger"]["owner"] == "alice"

@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from spec.errors import ProgramError
+
 from .conftest import Runner, edit_stack
 
 
@@ -70,11 +74,24 @@ class TestGke:
             }
 
 
+KIND_ROUTING = {
+    "host": "ml.localtest.me",
+    "class_name": "eg",
+    "controller_namespace": "envoy-gateway-system",
+    "tls_secret": "ml-localtest-me-tls",
+}
+
+
 class TestKubeconfigContext:
-    """Any existing cluster (kind, minikube): worker groups become node labels only."""
+    """Any existing cluster (kind, minikube): worker groups become node labels only; its own
+    Gateway controller serves the routes with a TLS Secret."""
 
     def test_no_node_pool_and_a_context_provider(self, project: Path, offline_engine: Runner) -> None:
-        edit_stack(project, "integration", lambda c: c.update({"mlops:cluster": {"kubeconfig_context": "kind-mlops"}}))
+        edit_stack(
+            project,
+            "integration",
+            lambda c: c.update({"mlops:cluster": {"kubeconfig_context": "kind-mlops"}, "mlops:routing": KIND_ROUTING}),
+        )
         run = offline_engine(project, "integration")
         assert not run.of_type("gcp:container/nodePool:NodePool")
         assert run.calls == []
@@ -84,10 +101,23 @@ class TestKubeconfigContext:
             pod = deployment["spec"]["template"]["spec"]
             assert pod["nodeSelector"] == {"mlops.dev/worker-group": "integration-pool"}
         assert run.outputs["worker_groups"]["integration-pool"]["owned"] is False
+        # No Google Cloud edge: the Gateway is the cluster's own class, with the TLS Secret.
+        assert not run.of_type("gcp:certificatemanager/certificate:Certificate")
+        [gateway] = [r.inputs for r in run.kubernetes_objects() if r.kind == "Gateway"]
+        assert gateway["spec"]["gatewayClassName"] == "eg"
+        assert gateway["spec"]["listeners"][0]["tls"]["certificateRefs"] == [
+            {"kind": "Secret", "name": "ml-localtest-me-tls"}
+        ]
+
+    def test_a_gateway_outside_gke_needs_its_class_and_certificate(self, project: Path, offline_engine: Runner) -> None:
+        edit_stack(project, "integration", lambda c: c.update({"mlops:cluster": {"kubeconfig_context": "kind-mlops"}}))
+        with pytest.raises(ProgramError, match=r"mlops:routing.class_name: a Gateway outside GKE needs class_name"):
+            offline_engine(project, "integration")
 
     def test_gcp_project_is_not_needed(self, project: Path, offline_engine: Runner) -> None:
         def change(config: dict) -> None:
             config["mlops:cluster"] = {"kubeconfig_context": "minikube"}
+            config["mlops:routing"] = KIND_ROUTING
             config.pop("gcp:project")
 
         edit_stack(project, "uat", change)

@@ -67,10 +67,15 @@ def k8s(name: str) -> str:
     return name.replace("_", "-")
 
 
-def ingress_class(stack: str) -> tuple[str, str]:
-    """The stack's ingress class and controller namespace, schema defaults applied."""
-    ingress = load_environment(REPO, stack).config.ingress
-    return ingress.class_name, ingress.controller_namespace
+def traffic_sources(stack: str) -> list[dict[str, Any]]:
+    """Who the stack's routing sends traffic from, written out: Google's load balancers for GKE's
+    external Gateway, else the controller's namespace."""
+    env = load_environment(REPO, stack)
+    routing = env.config.routing
+    if routing.kind == "gateway" and env.config.is_gke and routing.class_name is None and not routing.internal:
+        return GOOGLE_FRONT_ENDS
+    namespace = routing.controller_namespace
+    return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}]
 
 
 def pinned(stack: str) -> dict[str, dict[str, Any]]:
@@ -155,12 +160,7 @@ class TestNetworkIsolation:
             assert spec["policyTypes"] == ["Ingress", "Egress"], f"NetworkPolicy {name}: not both ways"
 
     def test_in_only_from_the_ingress_controller_and_declared_callers_on_the_port(self, run: ProgramRun) -> None:
-        class_name, controller = ingress_class(run.stack)
-        outside = (
-            GOOGLE_FRONT_ENDS
-            if class_name == "gce"
-            else [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": controller}}}]
-        )
+        outside = traffic_sources(run.stack)
         components = pinned(run.stack)
         for name, entry in components.items():
             port = [{"protocol": "TCP", "port": entry["port"]}]
@@ -170,7 +170,7 @@ class TestNetworkIsolation:
                 selectors = [{"podSelector": {"matchLabels": self.selector(c, run.stack)}} for c in callers]
                 expected.append({"from": selectors, "ports": port})
             assert policies(run)[k8s(name)]["spec"]["ingress"] == expected, (
-                f"NetworkPolicy {k8s(name)}: ingress is not exactly {class_name} controller and declared callers"
+                f"NetworkPolicy {k8s(name)}: ingress is not exactly the load balancer and declared callers"
             )
 
     def test_out_only_to_dns_metadata_declared_callees_and_google_apis_for_artifacts(self, run: ProgramRun) -> None:

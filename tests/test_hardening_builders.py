@@ -117,33 +117,40 @@ class TestArtifacts:
         assert service_account(base_args())["metadata"]["name"] == "tagger"
 
 
-class TestIngressClass:
-    """Class gce: Google's front ends and health checkers, straight to the pods (NEG); any other
-    class: the controller's namespace."""
+class TestTrafficSources:
+    """GKE's external Gateway: Google's front ends and health checkers, straight to the pods; an
+    internal one: the proxy-only subnet; an Ingress or another controller: its namespace."""
 
-    def test_gce_lets_in_google_front_ends_through_container_native_load_balancing(self) -> None:
-        args = base_args(ingress_class_name="gce")
+    def test_google_front_ends_for_gkes_gateway(self) -> None:
+        args = base_args(traffic_cidrs=("35.191.0.0/16", "130.211.0.0/22"))
         assert network_policy(args)["spec"]["ingress"][0]["from"] == GOOGLE_FRONT_ENDS
-        assert service(args)["metadata"]["annotations"] == {"cloud.google.com/neg": '{"ingress": true}'}
+        assert "annotations" not in service(args)["metadata"]
 
-    def test_another_class_lets_in_its_controller_namespace_only(self) -> None:
-        args = base_args(ingress_class_name="nginx", ingress_controller_namespace="ingress-nginx")
+    def test_a_controller_namespace_only(self) -> None:
+        args = base_args(traffic_namespace="ingress-nginx")
         assert network_policy(args)["spec"]["ingress"][0]["from"] == [
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
         ]
-        assert "annotations" not in service(args)["metadata"]
 
-    def test_another_class_without_its_namespace_is_refused(self) -> None:
-        with pytest.raises(ValueError, match="needs the controller's namespace"):
-            network_policy(base_args(ingress_class_name="traefik"))
+    def test_no_source_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="no source of traffic"):
+            network_policy(base_args())
 
-    @pytest.mark.parametrize("class_name", ["gce", "nginx"])
+    @pytest.mark.parametrize("routing", ["gateway", "ingress"])
     def test_the_program_declares_what_the_builders_render(
-        self, project: Path, offline_engine: Runner, class_name: str
+        self, project: Path, offline_engine: Runner, routing: str
     ) -> None:
-        """With calls, artifacts and either class: the program's objects equal the offline render
+        """With calls, artifacts and either routing: the program's objects equal the offline render
         and pass strict schema validation."""
-        edit_stack(project, "integration", lambda c: c["mlops:ingress"].update(class_name=class_name))
+        if routing == "ingress":
+            ingress = {
+                "kind": "ingress",
+                "host": "ml.acme.example",
+                "class_name": "nginx",
+                "controller_namespace": "ingress-nginx",
+                "tls_secret": "ml-acme-example-tls",
+            }
+            edit_stack(project, "integration", lambda c: c.__setitem__("mlops:routing", ingress))
         with_catalogue(project, "nlp_document_classifier", calls=["document_tagging", "sentiment_analysis"])
         with_catalogue(project, "sentiment_analysis", artifacts={"prefix": "models/sentiment"})
         recorded = {(r.kind, r.name): r.inputs for r in offline_engine(project, "integration").kubernetes_objects()}

@@ -25,7 +25,9 @@ def owned_by(run: ProgramRun, component: str) -> set[str]:
     return {
         r.urn
         for r in run.resources
-        if r.name == component or r.name.startswith(f"{component}-") or r.name.endswith(f"-routes-{component}")
+        if r.name == component
+        or r.name.startswith(f"{component}-")
+        or r.name.endswith((f"-routes-{component}", f"-routes-{component}-health"))
     }
 
 
@@ -102,7 +104,7 @@ class TestReorderAddRemove:
             "Deployment",
             "Service",
             "ConfigMap",
-            "Ingress",
+            "HTTPRoute",
         }
 
     def test_adding_a_component_adds_only_its_resources(self, project: Path, offline_engine: Runner) -> None:

@@ -22,6 +22,7 @@ from spec.environment import load_environment
 from spec.files import parse_yaml
 
 from .conftest import K8S_VERSION, edit_stack, load_yaml, stack_config
+from .crd_validate import is_custom, validate_custom
 
 PULUMI = shutil.which("pulumi")
 needs_pulumi = pytest.mark.skipif(PULUMI is None, reason="needs the Pulumi CLI on PATH (not installable here)")
@@ -212,7 +213,7 @@ class TestDiffAndStatus:
         change = {p["name"]: p["change"] for p in data["pins"]}
         assert change["sentiment_analysis"] == "added"
         added = {r["kind"] for r in data["resources"] if r["status"] == "added"}
-        assert {"Deployment", "Service", "ConfigMap", "Ingress", "PodDisruptionBudget"} <= added
+        assert {"Deployment", "Service", "ConfigMap", "HTTPRoute", "PodDisruptionBudget"} <= added
 
     def test_status_shows_versions_settings_sources_and_urls(self, project: Path, cli) -> None:
         result = cli("status", "-s", "production")
@@ -244,9 +245,14 @@ class TestPlan:
             "sentiment_analysis",
         }
         manifests = [load_yaml(p) for p in out.glob("*/*.yaml") if p.parent.name != "_worker_groups"]
-        assert len(manifests) == 22  # 4 of the environment, 6 per component (ServiceAccount, NetworkPolicy ...)
+        # 6 of the environment (with the Gateway and its redirect), 7 per component (ServiceAccount,
+        # NetworkPolicy, HTTPRoute, HealthCheckPolicy ...; integration runs one replica: no budget)
+        assert len(manifests) == 27
         for manifest in manifests:
-            kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+            if is_custom(manifest):
+                validate_custom(manifest)
+            else:
+                kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
         pool = load_yaml(out / "_worker_groups" / "nodepool-integration-pool.yaml")
         assert pool["inputs"]["nodeConfig"]["machineType"] == "n1-highmem-4"
 

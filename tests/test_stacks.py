@@ -9,6 +9,7 @@ import kubernetes_validate
 import pytest
 
 from .conftest import COMMITTED_STACKS, K8S_VERSION, REPO, load_yaml, stack_config
+from .crd_validate import is_custom, validate_custom
 from .program_run import ProgramRun
 
 # DESIGN.md's table, written out independently of spec.worker_types.
@@ -113,23 +114,60 @@ class TestDeclaredFromStackFile:
                 }
                 assert pool["initialNodeCount"] * zones >= group["min_size"]
 
-    def test_an_ingress_path_per_component_at_the_design_url(self, run: ProgramRun) -> None:
+    def test_an_https_route_per_component_at_the_design_url(self, run: ProgramRun) -> None:
+        """GKE's Gateway: one HTTPRoute per component on the https listener, the prefix replaced by /."""
         config = stack_config(REPO, run.stack)
-        host = config["mlops:ingress"]["host"]
-        paths: dict[str, tuple[str, str]] = {}
-        for ingress in by_kind(run, "Ingress"):
-            assert ingress["spec"]["ingressClassName"] == config["mlops:ingress"]["class_name"]
-            assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"] == "/$2"
-            for rule in ingress["spec"]["rules"]:
-                assert rule["host"] == host
-                for path in rule["http"]["paths"]:
-                    paths[path["path"]] = (path["backend"]["service"]["name"], path["pathType"])
+        host = config["mlops:routing"]["host"]
+        routes: dict[str, tuple[str, str]] = {}
+        for route in by_kind(run, "HTTPRoute"):
+            if route["metadata"]["name"] == "https-redirect":
+                continue
+            assert route["spec"]["hostnames"] == [host]
+            assert route["spec"]["parentRefs"] == [{"kind": "Gateway", "name": "mlops-gateway", "sectionName": "https"}]
+            [rule] = route["spec"]["rules"]
+            assert rule["filters"] == [
+                {
+                    "type": "URLRewrite",
+                    "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}},
+                }
+            ]
+            [match] = rule["matches"]
+            assert match["path"]["type"] == "PathPrefix"
+            [backend] = rule["backendRefs"]
+            routes[match["path"]["value"]] = (backend["name"], backend["port"])
         expected = {}
         for pin in config["mlops:components"]:
             kind = "apps" if pin["type"] == "app" else "models"
             prefix = f"/api/v1/projects/document-tagging/environments/{run.stack}/{kind}/{pin['name']}"
-            expected[f"{prefix}(/|$)(.*)"] = (pin["name"].replace("_", "-"), "ImplementationSpecific")
-        assert paths == expected
+            expected[prefix] = (pin["name"].replace("_", "-"), 80)
+        assert routes == expected
+
+    def test_one_gateway_https_with_a_managed_certificate_and_http_redirected(self, run: ProgramRun) -> None:
+        host = stack_config(REPO, run.stack)["mlops:routing"]["host"]
+        [gateway] = by_kind(run, "Gateway")
+        assert gateway["spec"]["gatewayClassName"] == "gke-l7-global-external-managed"
+        listeners = {listener["name"]: listener for listener in gateway["spec"]["listeners"]}
+        assert (listeners["https"]["protocol"], listeners["https"]["port"]) == ("HTTPS", 443)
+        assert (listeners["http"]["protocol"], listeners["http"]["port"]) == ("HTTP", 80)
+        assert gateway["metadata"]["annotations"]["networking.gke.io/certmap"].endswith("-certificates")
+        assert gateway["spec"]["addresses"][0]["type"] == "NamedAddress"
+        [redirect] = [r for r in by_kind(run, "HTTPRoute") if r["metadata"]["name"] == "https-redirect"]
+        assert redirect["spec"]["parentRefs"][0]["sectionName"] == "http"
+        assert redirect["spec"]["rules"] == [
+            {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}
+        ]
+        # Only the redirect listens on port 80: no component is reachable over plain HTTP.
+        assert [r for r in by_kind(run, "HTTPRoute") if r["spec"]["parentRefs"][0]["sectionName"] == "http"] == [
+            redirect
+        ]
+        certificates = run.of_type("gcp:certificatemanager/certificate:Certificate")
+        assert [c.inputs["managed"]["domains"] for c in certificates] == [[host]]
+
+    def test_health_checks_follow_the_catalogue(self, run: ProgramRun) -> None:
+        policies = {p["spec"]["targetRef"]["name"]: p for p in by_kind(run, "HealthCheckPolicy")}
+        for pin in stack_config(REPO, run.stack)["mlops:components"]:
+            check = policies[pin["name"].replace("_", "-")]["spec"]["default"]["config"]["httpHealthCheck"]
+            assert check["requestPath"] == catalogue(pin["name"])["health_path"]
 
     def test_environment_config_in_a_configmap(self, run: ProgramRun) -> None:
         from ruamel.yaml import YAML
@@ -205,7 +243,7 @@ class TestDeclaredFromStackFile:
         assert set(outputs["components"]) == {p["name"] for p in config["mlops:components"]}
         for pin in config["mlops:components"]:
             entry = outputs["components"][pin["name"]]
-            assert entry["url"].startswith(f"https://{config['mlops:ingress']['host']}/api/v1/projects/")
+            assert entry["url"].startswith(f"https://{config['mlops:routing']['host']}/api/v1/projects/")
             assert entry["url"].endswith(f"/{pin['name']}/")
             assert entry["replicas"] == expected_replicas(run.stack, pin)
         assert set(outputs["worker_groups"]) == set(config["mlops:worker_groups"])
@@ -218,7 +256,10 @@ class TestSchema:
         objects = run.kubernetes_objects()
         assert objects
         for obj in objects:
-            kubernetes_validate.validate(obj.inputs, K8S_VERSION, strict=True)
+            if is_custom(obj.inputs):
+                validate_custom(obj.inputs)  # Gateway API and GKE policies: their CRDs' schemas
+            else:
+                kubernetes_validate.validate(obj.inputs, K8S_VERSION, strict=True)
 
     def test_strict_validation_rejects_an_unknown_field(self, run: ProgramRun) -> None:
         deployment = dict(next(iter(deployments(run).values())))
@@ -322,6 +363,15 @@ def test_production_has_its_own_worker_group() -> None:
     assert production and not production & others
 
 
+EDGE_TYPES = {
+    "gcp:compute/globalAddress:GlobalAddress",
+    "gcp:certificatemanager/dnsAuthorization:DnsAuthorization",
+    "gcp:certificatemanager/certificate:Certificate",
+    "gcp:certificatemanager/certificateMap:CertificateMap",
+    "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry",
+}
+
+
 def test_plan_writes_exactly_what_the_program_declares(run: ProgramRun) -> None:
     """`mlops plan` renders from the pure builders without running the program; every object it
     writes equals what the program declares under Pulumi's mocks (Secret values masked on both
@@ -342,4 +392,9 @@ def test_plan_writes_exactly_what_the_program_declares(run: ProgramRun) -> None:
         assert obj.protect == program.protect, obj.name
         assert obj.ignore_changes == program.ignore_changes, obj.name
     # What the plan leaves out: the provider and generated values, nothing else.
-    assert {t for t, _ in recorded} <= {"pulumi:providers:kubernetes", "random:index/randomPassword:RandomPassword"}
+    # The Google Cloud side of the Gateway (address, certificate: `Edge`) has its own test.
+    assert {t for t, _ in recorded} <= {
+        "pulumi:providers:kubernetes",
+        "random:index/randomPassword:RandomPassword",
+        *EDGE_TYPES,
+    }

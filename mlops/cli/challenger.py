@@ -30,7 +30,7 @@ def challenger_create(
     source: Annotated[str, typer.Option("--from", help="The environment to replicate (its promotes_to target).")],
 ) -> None:
     """Write Pulumi.challenger-NAME.yaml: STACK's pins, environment config, settings, cluster and
-    ingress; its own namespace; STACK's node pools as existing references; no copied secrets."""
+    routing; its own namespace; STACK's node pools as existing references; no copied secrets."""
     from mlops import automation, challenger
 
     root = project_root()

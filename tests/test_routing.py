@@ -1,0 +1,98 @@
+"""Routing (issues 11 and 12): GKE's Gateway by default, HTTPS with a Google-managed certificate on
+a reserved address, HTTP redirected; an Ingress on request; the old key says how to move."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from components.edge import edge_names
+from mlops.cli import app
+from spec.environment import load_environment
+from spec.errors import ConfigError
+
+from .conftest import REPO, edit_stack
+from .program_run import run_program
+
+
+class TestEdge:
+    """The Google Cloud side of an environment's Gateway, declared under the names the Gateway uses."""
+
+    @pytest.fixture(scope="class")
+    def run(self):
+        return run_program(REPO, "production")
+
+    def test_a_reserved_global_address_under_the_gateways_name(self, run) -> None:
+        [address] = run.of_type("gcp:compute/globalAddress:GlobalAddress")
+        [gateway] = [r.inputs for r in run.kubernetes_objects() if r.kind == "Gateway"]
+        assert address.inputs["name"] == gateway["spec"]["addresses"][0]["value"]
+        assert address.inputs["addressType"] == "EXTERNAL"
+
+    def test_a_managed_certificate_for_the_host_through_dns_authorization(self, run) -> None:
+        [auth] = run.of_type("gcp:certificatemanager/dnsAuthorization:DnsAuthorization")
+        [certificate] = run.of_type("gcp:certificatemanager/certificate:Certificate")
+        assert auth.inputs["domain"] == "ml.acme.example"
+        assert certificate.inputs["managed"]["domains"] == ["ml.acme.example"]
+        assert certificate.inputs["managed"]["dnsAuthorizations"] == [f"{auth.name}-id"]
+
+    def test_the_certificate_map_is_the_one_the_gateway_names(self, run) -> None:
+        [certificate_map] = run.of_type("gcp:certificatemanager/certificateMap:CertificateMap")
+        [entry] = run.of_type("gcp:certificatemanager/certificateMapEntry:CertificateMapEntry")
+        [gateway] = [r.inputs for r in run.kubernetes_objects() if r.kind == "Gateway"]
+        assert certificate_map.inputs["name"] == gateway["metadata"]["annotations"]["networking.gke.io/certmap"]
+        assert entry.inputs["hostname"] == "ml.acme.example"
+
+    def test_production_protects_its_address_certificate_and_gateway(self, run) -> None:
+        for type_ in ("gcp:compute/globalAddress:GlobalAddress", "gcp:certificatemanager/certificate:Certificate"):
+            assert all(r.protect for r in run.of_type(type_)), type_
+        [gateway] = [r for r in run.kubernetes_objects() if r.kind == "Gateway"]
+        assert gateway.protect
+        assert not any(r.protect for r in run.kubernetes_objects() if r.kind == "HTTPRoute")
+
+    def test_dns_records_are_exported(self, run) -> None:
+        records = run.outputs["dns_records"]
+        assert records[0]["name"] == "ml.acme.example." and records[0]["type"] == "A"
+
+    def test_names_fit_google_clouds_limit(self) -> None:
+        for name in edge_names("a" * 63):
+            assert len(name) <= 63
+
+
+class TestConfiguration:
+    def test_the_old_ingress_key_says_how_to_move(self, project: Path) -> None:
+        edit_stack(project, "uat", lambda c: c.__setitem__("mlops:ingress", {"host": "ml.acme.example"}))
+        with pytest.raises(ConfigError, match=r"mlops:ingress is now mlops:routing: write mlops:routing: \{host"):
+            load_environment(project, "uat")
+
+    def test_an_ingress_needs_its_class_controller_and_certificate(self, project: Path) -> None:
+        edit_stack(project, "uat", lambda c: c["mlops:routing"].update(kind="ingress"))
+        with pytest.raises(ConfigError, match=r"an Ingress needs class_name, controller_namespace, tls_secret"):
+            load_environment(project, "uat")
+
+    def test_gkes_own_ingress_is_refused(self, project: Path) -> None:
+        routing = {"kind": "ingress", "host": "x.example", "class_name": "gce", "controller_namespace": "kube-system"}
+        edit_stack(project, "uat", lambda c: c.__setitem__("mlops:routing", {**routing, "tls_secret": "t"}))
+        with pytest.raises(ConfigError, match=r"cannot strip the URL prefix: use kind: gateway"):
+            load_environment(project, "uat")
+
+    def test_an_internal_gateway_comes_from_the_proxy_subnet(self, project: Path) -> None:
+        edit_stack(
+            project,
+            "uat",
+            lambda c: c["mlops:routing"].update(internal=True, proxy_source_ranges=["10.129.0.0/23"], tls_secret="t"),
+        )
+        run = run_program(project, "uat")
+        [gateway] = [r.inputs for r in run.kubernetes_objects() if r.kind == "Gateway"]
+        assert gateway["spec"]["gatewayClassName"] == "gke-l7-rilb"
+        assert not run.of_type("gcp:certificatemanager/certificate:Certificate")
+        policy = next(r.inputs for r in run.kubernetes_objects() if r.name == "document_tagging-network-policy")
+        assert policy["spec"]["ingress"][0]["from"] == [{"ipBlock": {"cidr": "10.129.0.0/23"}}]
+
+    def test_two_stacks_may_not_serve_the_same_host(self, project: Path, monkeypatch) -> None:
+        edit_stack(project, "uat", lambda c: c["mlops:routing"].update(host="ml.acme.example"))
+        monkeypatch.chdir(project)
+        result = CliRunner().invoke(app, ["validate"], catch_exceptions=False)
+        assert result.exit_code == 2
+        assert "mlops:routing.host: 'production' serves ml.acme.example already" in result.output
