@@ -199,11 +199,14 @@ def service_account(args: ComponentServiceArgs) -> dict[str, Any]:
     }
 
 
-def workload_identity_member(gcp_project: str, namespace: str, service_account: str) -> str:
-    """The IAM member of a Kubernetes ServiceAccount under GKE Workload Identity (the workload pool
-    of the cluster's project is `<project>.svc.id.goog`): bound directly on a resource, no Google
-    service account to impersonate."""
-    return f"serviceAccount:{gcp_project}.svc.id.goog[{namespace}/{service_account}]"
+def workload_identity_member(project_number: Any, gcp_project: Any, namespace: str, service_account: str) -> Any:
+    """The IAM principal of a Kubernetes ServiceAccount under Workload Identity Federation for GKE
+    (the cluster project's pool `<project>.svc.id.goog`): granted roles directly on a resource, no
+    Google service account to impersonate, no key."""
+    return (
+        f"principal://iam.googleapis.com/projects/{project_number}/locations/global/workloadIdentityPools/"
+        f"{gcp_project}.svc.id.goog/subject/ns/{namespace}/sa/{service_account}"
+    )
 
 
 @dataclass(frozen=True)

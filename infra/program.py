@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi
 
+from components.artifact_access import ArtifactReader, ArtifactReaderArgs
 from components.component_service import ComponentService
 from components.edge import Edge, EdgeArgs
 from components.foundation import Foundation, FoundationArgs
@@ -94,6 +95,33 @@ def source_images(inputs: StackInputs) -> dict[str, SourceImage]:
     return images
 
 
+def artifact_readers(env: Environment, platform: dict[str, Any] | None) -> None:
+    """Read access to its folder of the artifact bucket for each component that declares one."""
+    readers = [c for c in env.components if c.catalogue.artifacts is not None]
+    if not readers:
+        return
+    import pulumi_gcp as gcp
+
+    cluster = env.config.cluster
+    # The environment refuses artifact readers where no bucket is known.
+    bucket = platform["artifact_bucket"] if platform is not None else cluster.artifact_bucket  # type: ignore[union-attr]
+    cluster_project = platform["cluster_project"] if platform is not None else env.gcp_project
+    number = gcp.organizations.get_project_output(project_id=cluster_project).number
+    for c in readers:
+        assert c.catalogue.artifacts is not None
+        ArtifactReader(
+            c.name,
+            ArtifactReaderArgs(
+                bucket=bucket,
+                prefix=c.catalogue.artifacts.prefix,
+                gcp_project=cluster_project,
+                project_number=number,
+                namespace=env.namespace,
+                service_account=c.k8s_name,
+            ),
+        )
+
+
 def deploy(inputs: StackInputs) -> dict[str, Any]:
     """Declare the environment; returns the stack outputs to export."""
     env = inputs.env
@@ -148,6 +176,8 @@ def deploy(inputs: StackInputs) -> dict[str, Any]:
                 providers=[provider], depends_on=[foundation.environment_config, foundation.api_key, *depends]
             ),
         )
+
+    artifact_readers(env, platform)
 
     edge = None
     if gateway_site(env, namespace).certificate_map is not None:

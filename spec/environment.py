@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from spec.catalogue import CatalogueComponent, Version
+from spec.checks import check_artifacts, check_node_pools, check_routing
 from spec.errors import ConfigError, Problem, did_you_mean, one_of
 from spec.problems import problems as pydantic_problems
 from spec.problems import stack_key
@@ -46,7 +47,7 @@ from spec.schema import (
     Settings,
     StackConfig,
 )
-from spec.worker_types import WORKER_TYPES, is_region, pool_zones
+from spec.worker_types import WORKER_TYPES, is_region
 
 __all__ = [
     "SOURCE_DIGEST",
@@ -101,7 +102,7 @@ def build_environment(
             )
         )
     _check_cluster(config, gcp_project, display, problems)
-    _check_routing(config, display, problems)
+    check_routing(config, display, problems)
     if "mlops:api_key" in values and "mlops:api_key" not in secret_keys:
         problems.append(
             Problem(
@@ -119,8 +120,9 @@ def build_environment(
         )
     _check_worker_group_refs(config, project.settings, display, problems)
     regional = config.cluster is None or (config.cluster.is_gke and is_region(config.cluster.location or ""))
-    _check_node_pools(regional, config, display, problems)
+    check_node_pools(regional, config, display, problems)
     components = _resolve_pins(config, project.settings, catalogue, display, problems)
+    check_artifacts(config, [c.catalogue for c in components], display, problems)
     pinned = {pin.name for pin in config.components}
     for component in components:
         for callee in component.catalogue.calls:
@@ -160,59 +162,11 @@ def build_environment(
     )
 
 
-def _check_routing(config: StackConfig, display: str, problems: list[Problem]) -> None:
-    """Off GKE, a Gateway is another controller's: its class, where its proxies run and a TLS Secret."""
-    routing = config.routing
-    if routing.kind != "gateway" or config.is_gke:
-        return
-    missing = [k for k in ("class_name", "controller_namespace", "tls_secret") if getattr(routing, k) is None]
-    if missing:
-        problems.append(
-            Problem(
-                display,
-                f"mlops:routing.{missing[0]}",
-                f"a Gateway outside GKE needs {', '.join(missing)}: the GatewayClass, the namespace of its proxies "
-                "and a TLS Secret (every environment serves HTTPS)",
-            )
-        )
-
-
 def _check_cluster(config: StackConfig, gcp_project: Any, display: str, problems: list[Problem]) -> None:
     if config.cluster is not None and config.cluster.is_gke and not gcp_project:
         problems.append(
             Problem(
                 display, "gcp:project", "a GKE cluster needs the GCP project: set gcp:project or mlops:cluster.project"
-            )
-        )
-
-
-def _check_node_pools(env_regional: bool, config: StackConfig, display: str, problems: list[Problem]) -> None:
-    """Owned worker groups on GKE: sizes are totals (a fixed one must divide across the zones), and
-    nodes never run as the Compute Engine default service account."""
-    if not config.is_gke:
-        return
-    owned = {name: group for name, group in config.worker_groups.items() if not group.existing}
-    for name, group in owned.items():
-        zones = pool_zones(env_regional, group.zones)
-        if group.size is not None and group.size % zones:
-            lower, upper = group.size - group.size % zones, group.size + zones - group.size % zones
-            sizes = " or ".join(str(n) for n in sorted({lower, upper} - {0}))
-            problems.append(
-                Problem(
-                    display,
-                    f"mlops:worker_groups.{name}.size",
-                    f"{group.size} nodes do not divide across the pool's {zones} zones (GKE runs as many in each): "
-                    f"use {sizes}, list the zones: to use, or give min_size and max_size",
-                )
-            )
-    if owned and config.cluster is not None and config.cluster.node_service_account is None:
-        problems.append(
-            Problem(
-                display,
-                "mlops:cluster.node_service_account",
-                "owned worker groups need a node service account (never the Compute Engine default): name one "
-                "with roles/logging.logWriter, monitoring.metricWriter and artifactregistry.reader, or use "
-                "mlops:platform, whose stack makes it",
             )
         )
 

@@ -85,6 +85,8 @@ class ClusterConfig(Strict):
     kubeconfig_context: str | None = None
     # The service account the worker groups' nodes run as (never the Compute Engine default).
     node_service_account: str | None = None
+    # The bucket components read model artifacts from (catalogue `artifacts`), each its own folder.
+    artifact_bucket: str | None = None
 
     @field_validator("node_service_account")
     @classmethod

@@ -101,6 +101,7 @@ def plain(value: Any, found: list[bool]) -> Any:
 # The organization the offline runs are in (what `pulumi.get_organization()` answers).
 ORGANIZATION = "acme"
 ACCESS_TOKEN = "offline-access-token"
+PROJECT_NUMBER = "123456789012"
 
 
 def built_digest(image_name: str) -> str:
@@ -149,6 +150,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "endpoint": FAKE_ENDPOINT,
                 "masterAuths": [{"clusterCaCertificate": FAKE_CA, "clientCertificateConfigs": []}],
             }, []
+        if args.token == "gcp:organizations/getProject:getProject":
+            return {**args.args, "number": PROJECT_NUMBER, "name": "offline"}, []
         if args.token == "gcp:organizations/getClientConfig:getClientConfig":
             return {"accessToken": ACCESS_TOKEN, "project": "offline", "region": "", "zone": "", "id": "x"}, []
         raise NotImplementedError(f"the offline run has no answer for data source {args.token}")

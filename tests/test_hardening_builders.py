@@ -103,6 +103,7 @@ class TestArtifacts:
 
     def test_artifacts_reach_the_args_and_open_https_to_google(self, project: Path) -> None:
         with_catalogue(project, "sentiment_analysis", artifacts={"prefix": "models/sentiment"})
+        edit_stack(project, "integration", lambda c: c["mlops:cluster"].update(artifact_bucket="acme-models"))
         env = load_environment(project, "integration")
         args = service_args(env, env.by_name["sentiment_analysis"], env.namespace)
         assert (args.service_account, args.artifacts_prefix) == ("sentiment-analysis", "models/sentiment/")
@@ -112,8 +113,11 @@ class TestArtifacts:
         assert all(443 not in [p["port"] for p in r["ports"]] for r in network_policy(others)["spec"]["egress"])
 
     def test_workload_identity_member(self) -> None:
-        member = workload_identity_member("acme-ml-platform", "document-tagging-production", "sentiment-analysis")
-        assert member == "serviceAccount:acme-ml-platform.svc.id.goog[document-tagging-production/sentiment-analysis]"
+        member = workload_identity_member(123, "acme-ml-platform", "document-tagging-production", "sentiment-analysis")
+        assert member == (
+            "principal://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/"
+            "acme-ml-platform.svc.id.goog/subject/ns/document-tagging-production/sa/sentiment-analysis"
+        )
         assert service_account(base_args())["metadata"]["name"] == "tagger"
 
 
@@ -153,6 +157,7 @@ class TestTrafficSources:
             edit_stack(project, "integration", lambda c: c.__setitem__("mlops:routing", ingress))
         with_catalogue(project, "nlp_document_classifier", calls=["document_tagging", "sentiment_analysis"])
         with_catalogue(project, "sentiment_analysis", artifacts={"prefix": "models/sentiment"})
+        edit_stack(project, "integration", lambda c: c["mlops:cluster"].update(artifact_bucket="acme-models"))
         recorded = {(r.kind, r.name): r.inputs for r in offline_engine(project, "integration").kubernetes_objects()}
         env = load_environment(project, "integration")
         for c in env.components:

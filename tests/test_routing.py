@@ -96,3 +96,41 @@ class TestConfiguration:
         result = CliRunner().invoke(app, ["validate"], catch_exceptions=False)
         assert result.exit_code == 2
         assert "mlops:routing.host: 'production' serves ml.acme.example already" in result.output
+
+
+class TestArtifactReaders:
+    """A component with `artifacts` may read its folder of the artifact bucket, as its own
+    Kubernetes ServiceAccount, and nothing else."""
+
+    def test_the_platforms_bucket_its_folder_its_service_account(self, project: Path) -> None:
+        from .program_run import PROJECT_NUMBER
+        from .test_hardening_builders import with_catalogue
+        from .test_promotion_guard import PLATFORM, PLATFORM_OUTPUTS, use_platform
+
+        with_catalogue(project, "sentiment_analysis", artifacts={"prefix": "models/sentiment"})
+        use_platform(project, "integration")
+        run = run_program(project, "integration", stack_outputs={PLATFORM: PLATFORM_OUTPUTS})
+        [binding] = run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+        assert binding.parent == "sentiment_analysis" and binding.parent_type == "mlops:identity:ArtifactReader"
+        assert binding.inputs["bucket"] == "acme-ml-artifacts"
+        assert binding.inputs["role"] == "roles/storage.objectViewer"
+        assert binding.inputs["member"] == (
+            f"principal://iam.googleapis.com/projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/"
+            "acme-ml-platform.svc.id.goog/subject/ns/document-tagging-integration/sa/sentiment-analysis"
+        )
+        assert binding.inputs["condition"]["expression"] == (
+            'resource.name.startsWith("projects/_/buckets/acme-ml-artifacts/objects/models/sentiment/")'
+        )
+        [account] = [r.inputs for r in run.kubernetes_objects() if r.kind == "ServiceAccount" and "sentiment" in r.name]
+        assert account["metadata"]["name"] == "sentiment-analysis"
+
+    def test_a_named_cluster_needs_the_bucket(self, project: Path) -> None:
+        from .test_hardening_builders import with_catalogue
+
+        with_catalogue(project, "sentiment_analysis", artifacts={"prefix": "models/sentiment"})
+        with pytest.raises(ConfigError, match=r"mlops:cluster.artifact_bucket: 'sentiment_analysis' reads model"):
+            load_environment(project, "integration")
+        edit_stack(project, "integration", lambda c: c["mlops:cluster"].update(artifact_bucket="acme-models"))
+        run = run_program(project, "integration")
+        [binding] = run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
+        assert binding.inputs["bucket"] == "acme-models"
