@@ -10,7 +10,10 @@ from typing import Any, Literal
 
 from spec.environment import Environment, ResolvedComponent
 
-Status = Literal["added", "removed", "changed", "replaced", "unchanged"]
+Status = Literal["added", "removed", "changed", "canary", "replaced", "unchanged"]
+
+
+Canary = tuple[int, str | None, int, bool]  # version id, label, weight, sticky
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,8 @@ class PinChange:
     type: str
     before: tuple[int | str, str | None] | None
     after: tuple[int | str, str | None] | None
+    canary_before: Canary | None = None
+    canary_after: Canary | None = None
 
     @property
     def status(self) -> Status:
@@ -26,7 +31,9 @@ class PinChange:
             return "added"
         if self.after is None:
             return "removed"
-        return "unchanged" if self.before[0] == self.after[0] else "changed"
+        if self.before[0] != self.after[0]:
+            return "changed"
+        return "canary" if self.canary_before != self.canary_after else "unchanged"
 
 
 @dataclass(frozen=True)
@@ -43,14 +50,31 @@ def _version(c: ResolvedComponent) -> tuple[int | str, str | None]:
     return (c.version_key, None) if c.built else (c.version.id, c.version.label)
 
 
+def _canary(c: ResolvedComponent) -> Canary | None:
+    if c.canary is None or c.pin.canary is None:
+        return None
+    return (c.canary.id, c.canary.label, c.pin.canary.weight, c.pin.canary.sticky)
+
+
 def pin_changes(before: Environment, after: Environment) -> list[PinChange]:
     """What happens to each component when `before` becomes `after` (after's order, then removals)."""
     old = before.by_name
     changes = [
-        PinChange(c.name, c.type, _version(old[c.name]) if c.name in old else None, _version(c))
+        PinChange(
+            c.name,
+            c.type,
+            _version(old[c.name]) if c.name in old else None,
+            _version(c),
+            _canary(old[c.name]) if c.name in old else None,
+            _canary(c),
+        )
         for c in after.components
     ]
-    changes += [PinChange(c.name, c.type, _version(c), None) for c in before.components if c.name not in after.by_name]
+    changes += [
+        PinChange(c.name, c.type, _version(c), None, _canary(c), None)
+        for c in before.components
+        if c.name not in after.by_name
+    ]
     return changes
 
 
@@ -89,7 +113,7 @@ def resource_changes(before: Environment, after: Environment) -> list[ResourceCh
     declare the same objects in both (the minimal-change property the tests hold the program to)."""
 
     def key(c: ResolvedComponent) -> tuple[Any, ...]:
-        return (c.version_key, tuple(sorted((k, s.value) for k, s in c.settings.items())))
+        return (c.version_key, _canary(c), tuple(sorted((k, s.value) for k, s in c.settings.items())))
 
     old, new = before.by_name, after.by_name
     touched = sorted(n for n in old.keys() | new.keys() if n not in old or n not in new or key(old[n]) != key(new[n]))

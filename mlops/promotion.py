@@ -42,7 +42,18 @@ class Update:
     """A prepared change of one stack's pins: nothing is written until `commit`."""
 
     stack: str
-    action: Literal["promote", "pin", "rollback", "add", "remove", "settings"]
+    action: Literal[
+        "promote",
+        "pin",
+        "rollback",
+        "add",
+        "remove",
+        "settings",
+        "canary-start",
+        "canary-weight",
+        "canary-promote",
+        "canary-abort",
+    ]
     before: Environment
     after: Environment
     before_text: str
@@ -131,15 +142,31 @@ def update_pins(
 
 
 def with_target_settings(pins: list[dict[str, Any]], target: Environment) -> list[dict[str, Any]]:
-    """Source pins (name, type, version), keeping the target's own component-level settings."""
+    """Source pins (name, type, version), keeping the target's own component-level settings and
+    its own canary (promotion copies pins, never canaries), unless the canary's version is the one
+    that now becomes stable."""
     kept = {c.name: c.pin.settings.explicit() for c in target.components}
+    canaries = {e["name"]: e["canary"] for e in pin_entries(target) if "canary" in e}
     result = []
     for pin in pins:
         entry = {"name": pin["name"], "type": pin["type"], "version": pin["version"]}
         if kept.get(pin["name"]):
             entry["settings"] = kept[pin["name"]]
+        canary = canaries.get(pin["name"])
+        if canary is not None and canary["version"] != pin["version"]:
+            entry["canary"] = canary
         result.append(entry)
     return result
+
+
+def canary_warnings(source: Environment) -> list[str]:
+    """Promoting from a stack with a running canary moves its stable versions, not the canaries."""
+    return [
+        f"'{source.name}' runs a canary of {c.name} ({c.canary.id}, {c.pin.canary.weight}%): "
+        f"its stable version {c.version.id} is what moves"
+        for c in source.components
+        if c.canary is not None and c.pin.canary is not None
+    ]
 
 
 def read_outputs_file(path: Path) -> dict[str, Any]:
@@ -216,6 +243,7 @@ def prepare_promotion(
             )
     else:
         pins = pin_entries(source_env)
+    warnings.extend(canary_warnings(source_env))
     built = [p["name"] for p in pins if p["version"] == SOURCE_VERSION]
     if built:
         raise ConfigError.one(

@@ -45,6 +45,8 @@ def pin_entries(env: Environment) -> list[dict[str, Any]]:
         settings = c.pin.settings.explicit()
         if settings:
             entry["settings"] = settings
+        if c.canary is not None and c.pin.canary is not None:
+            entry["canary"] = {"version": c.canary.id, "weight": c.pin.canary.weight, "sticky": c.pin.canary.sticky}
         entries.append(entry)
     return entries
 

@@ -234,6 +234,9 @@ def _resolve_pins(
             )
             continue
         if pin.version == SOURCE_VERSION:
+            if pin.canary is not None:
+                problems.append(Problem(display, f"{key}.canary", "a source build has no canary: pin a version first"))
+                continue
             version = _source_version(pin, entry, config, key, display, problems)
             if version is not None:
                 resolved.append(
@@ -252,10 +255,37 @@ def _resolve_pins(
                 )
             )
             continue
+        canary = _canary_version(pin, entry, version, key, display, problems)
         resolved.append(
-            ResolvedComponent(pin, entry, version, resolve_settings(project, config.settings, pin.settings))
+            ResolvedComponent(pin, entry, version, resolve_settings(project, config.settings, pin.settings), canary)
         )
     return resolved
+
+
+def _canary_version(
+    pin: Pin, entry: CatalogueComponent, stable: Version, key: str, display: str, problems: list[Problem]
+) -> Version | None:
+    """The catalogue version a pin's canary runs: another version of the same component."""
+    if pin.canary is None:
+        return None
+    found = entry.find_version(pin.canary.version)
+    if found is None:
+        choices = [str(v.id) for v in entry.versions] + [v.label for v in entry.versions if v.label]
+        problems.append(
+            Problem(
+                display,
+                f"{key}.canary.version",
+                f"'{pin.name}' has no version {pin.canary.version!r}{did_you_mean(str(pin.canary.version), choices)}; "
+                f"use an id or label: {', '.join(choices)}",
+            )
+        )
+        return None
+    if found.id == stable.id:
+        problems.append(
+            Problem(display, f"{key}.canary.version", f"the canary runs {found.id}, the stable version: pick another")
+        )
+        return None
+    return found
 
 
 def _source_version(

@@ -48,6 +48,9 @@ class ResolvedComponent:
     catalogue: CatalogueComponent
     version: Version
     settings: dict[str, ResolvedSetting]
+    # The canary track's version (pin `canary:`), beside the stable one; its weight and stickiness
+    # are on the pin.
+    canary: Version | None = None
 
     @property
     def name(self) -> str:

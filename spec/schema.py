@@ -228,6 +228,16 @@ class WorkerGroupConfig(Strict):
         return self.size is None and not self.existing
 
 
+class CanaryConfig(Strict):
+    """A second version of a pinned component taking `weight` percent of its traffic, beside the
+    stable one, until `mlops canary promote` or `abort`. `sticky`: a client stays on the track it
+    first got (a load balancer cookie)."""
+
+    version: Annotated[int, Field(strict=True, ge=1)] | str
+    weight: Annotated[int, Field(ge=1, le=99, strict=True)]
+    sticky: bool = True
+
+
 class Pin(Strict):
     """(component, version) deployed in this environment, with optional component-level settings."""
 
@@ -235,6 +245,7 @@ class Pin(Strict):
     type: ComponentType
     version: Annotated[int, Field(strict=True, ge=1)] | str
     settings: Settings = Settings()
+    canary: CanaryConfig | None = None
 
 
 class PromotedFrom(Strict):

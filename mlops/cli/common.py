@@ -117,8 +117,25 @@ def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     typer.echo("\n".join(lines))
 
 
+def canary_text(canary: Any) -> str:
+    """` + canary 154 (v2) 10% sticky`, or nothing."""
+    if canary is None:
+        return ""
+    version, label, weight, sticky = canary
+    return f" + canary {version_text((version, label))} {weight}%{' sticky' if sticky else ''}"
+
+
 def print_pins(changes: Any, title: str, before: str, after: str) -> None:
-    rows = [[c.name, c.type, version_text(c.before), version_text(c.after), c.status] for c in changes]
+    rows = [
+        [
+            c.name,
+            c.type,
+            version_text(c.before) + canary_text(c.canary_before),
+            version_text(c.after) + canary_text(c.canary_after),
+            c.status,
+        ]
+        for c in changes
+    ]
     print_table(title, ["component", "type", before, after, "change"], rows)
 
 
