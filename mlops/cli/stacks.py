@@ -124,6 +124,12 @@ def preview(stack: StackOpt) -> None:
     automation.preview(root, stack, lambda line: typer.echo(line, nl=False))
 
 
+def _track_text(pin: dict) -> str:
+    """`158`, or `158+canary 154@10%` when the pin runs a canary."""
+    canary = pin.get("canary")
+    return f"{pin['version']}+canary {canary['version']}@{canary['weight']}%" if canary else str(pin["version"])
+
+
 @app.command("history")
 @user_errors
 def history_command(stack: StackOpt) -> None:
@@ -140,8 +146,8 @@ def history_command(stack: StackOpt) -> None:
         return
     rows = []
     for record in recorded:
-        before = {p["name"]: p["version"] for p in record["pins_before"]}
-        after = {p["name"]: p["version"] for p in record["pins_after"]}
+        before = {p["name"]: _track_text(p) for p in record["pins_before"]}
+        after = {p["name"]: _track_text(p) for p in record["pins_after"]}
         changes = [
             f"{n} {before.get(n, '-')}->{after.get(n, '-')}"
             for n in list(after) + [n for n in before if n not in after]
