@@ -1,5 +1,6 @@
 """ComponentService: one pinned app or model - its ServiceAccount, Deployment, Service, app-config
-ConfigMap, NetworkPolicy and, with two or more replicas, a PodDisruptionBudget.
+ConfigMap, NetworkPolicy, with two or more replicas (or an autoscaling minimum of two) a
+PodDisruptionBudget, and with `autoscale` a HorizontalPodAutoscaler.
 
 Child names derive from the component's name, never from a list position, so reordering pins
 changes no URN. The Deployment's selector never contains the version, so a version change rolls
@@ -12,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import manifests
+from components.autoscaling import horizontal_pod_autoscaler
 from components.manifests import ComponentServiceArgs, resource_args
 from components.network_policy import network_policy
 
@@ -23,6 +25,7 @@ class ComponentService(pulumi.ComponentResource):
     app_config: k8s.core.v1.ConfigMap
     network_policy: k8s.networking.v1.NetworkPolicy
     disruption_budget: k8s.policy.v1.PodDisruptionBudget | None
+    autoscaler: k8s.autoscaling.v2.HorizontalPodAutoscaler | None
 
     def __init__(self, name: str, args: ComponentServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("mlops:workloads:ComponentService", name, None, opts)
@@ -62,6 +65,13 @@ class ComponentService(pulumi.ComponentResource):
         self.disruption_budget = (
             k8s.policy.v1.PodDisruptionBudget(f"{name}-disruption-budget", **resource_args(budget), opts=child)
             if budget
+            else None
+        )
+        # Scales the Deployment it names (read from the Deployment itself, so it follows it).
+        autoscaler = horizontal_pod_autoscaler(args, self.deployment.metadata.name)
+        self.autoscaler = (
+            k8s.autoscaling.v2.HorizontalPodAutoscaler(f"{name}-autoscaler", **resource_args(autoscaler), opts=child)
+            if autoscaler
             else None
         )
         self.register_outputs(

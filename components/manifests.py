@@ -47,6 +47,15 @@ class Callee:
 
 
 @dataclass(frozen=True)
+class Autoscaling:
+    """The `autoscale` setting: a HorizontalPodAutoscaler's range and CPU target."""
+
+    min: int
+    max: int
+    cpu_target_percent: int
+
+
+@dataclass(frozen=True)
 class ComponentServiceArgs:
     project: str
     environment: str
@@ -59,6 +68,8 @@ class ComponentServiceArgs:
     image: Any  # registry/name@sha256:...; for a source build, the build's digest (an Output)
     port: int
     health_path: str
+    # The fixed count; with autoscaling its minimum, which is what the disruption budget and the
+    # topology spread go by.
     replicas: int
     resources: dict[str, dict[str, str]]
     low_latency_mode: bool
@@ -83,6 +94,8 @@ class ComponentServiceArgs:
     # The folder of the platform's artifact bucket the component reads (catalogue `artifacts.prefix`,
     # ending in '/'): its ServiceAccount is what a Workload Identity binding grants it to.
     artifacts_prefix: str | None = None
+    # A HorizontalPodAutoscaler owns the replica count (None: `replicas` is fixed).
+    autoscaling: Autoscaling | None = None
 
     @property
     def service_account(self) -> str:
@@ -137,7 +150,9 @@ def deployment(args: ComponentServiceArgs, app_config_name: Any, service_account
         "kind": "Deployment",
         "metadata": {"name": args.k8s_name, "namespace": args.namespace, "labels": versioned_labels(args)},
         "spec": {
-            "replicas": args.replicas,
+            # Under an autoscaler the Deployment leaves replicas out: the autoscaler owns the count,
+            # and `pulumi up` must not set it back.
+            **({} if args.autoscaling else {"replicas": args.replicas}),
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector},
             # Never below the desired replicas during a rollout: surge one pod at a time.

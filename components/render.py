@@ -10,6 +10,8 @@ from typing import Any
 
 from components import environment_manifests as env_manifests
 from components import gateway, manifests
+from components.autoscaling import horizontal_pod_autoscaler
+from components.backend_policy import backend_policy
 from components.edge import edge_names
 from components.environment_manifests import EnvironmentSite
 from components.gateway import EXTERNAL_CLASS, INTERNAL_CLASS, GatewayRoute, GatewaySite
@@ -19,6 +21,7 @@ from components.manifests import (
     ENVIRONMENT_CONFIG_NAME,
     SECRET_DERIVED,
     SERVICE_PORT,
+    Autoscaling,
     Callee,
     ComponentServiceArgs,
     IngressSite,
@@ -26,6 +29,7 @@ from components.manifests import (
 )
 from components.network_policy import GOOGLE_FRONT_ENDS, network_policy
 from components.node_pools import NODE_POOL_TYPE, WorkerGroupArgs, node_pool
+from components.security_policy import security_policy_name
 from spec.environment import Environment, ResolvedComponent, effective_resources, route_prefix
 
 # Group names of what is not one component's, in a plan.
@@ -91,7 +95,7 @@ def service_args(env: Environment, c: ResolvedComponent, namespace: Any) -> Comp
         image=c.image,
         port=c.catalogue.port,
         health_path=c.catalogue.health_path,
-        replicas=c.replicas,
+        replicas=c.min_pods,
         resources=effective_resources(c),
         low_latency_mode=c.low_latency_mode,
         app_config=c.version.app_config or {},
@@ -111,6 +115,7 @@ def service_args(env: Environment, c: ResolvedComponent, namespace: Any) -> Comp
         ),
         callers=_callers(env).get(c.name, ()),
         artifacts_prefix=c.catalogue.artifacts.prefix if c.catalogue.artifacts else None,
+        autoscaling=Autoscaling(a.min, a.max, a.cpu_target_percent) if (a := c.autoscale) else None,
     )
 
 
@@ -189,7 +194,8 @@ def routing_objects(env: Environment) -> dict[str, dict[str, Any]]:
 
 def component_routes(env: Environment, c: ResolvedComponent, service: Any) -> dict[str, dict[str, Any]]:
     """One component's routing objects, by logical name: its HTTPRoute (and, on GKE, the health
-    check policy from the catalogue's health_path), or its Ingress."""
+    check policy from the catalogue's health_path and, with a rate limit, the backend policy naming
+    its Cloud Armor policy), or its Ingress."""
     if env.config.routing.kind != "gateway":
         return {
             f"{env.name}-routes-{c.name}": manifests.ingress(route(env, c, service), ingress_site(env, env.namespace))
@@ -198,6 +204,11 @@ def component_routes(env: Environment, c: ResolvedComponent, service: Any) -> di
     found = {f"{env.name}-routes-{c.name}": gateway.http_route(gateway_route(env, c, service), site)}
     if env.config.is_gke and env.config.routing.class_name is None:
         found[f"{env.name}-routes-{c.name}-health"] = gateway.health_check_policy(gateway_route(env, c, service), site)
+        # The environment refuses a rate limit anywhere but on GKE's external Gateway.
+        security_policy = security_policy_name(env.namespace, c.k8s_name) if c.rate_limit is not None else None
+        policy = backend_policy(gateway_route(env, c, service), site, security_policy=security_policy)
+        if policy is not None:
+            found[f"{env.name}-routes-{c.name}-backend"] = policy
     return found
 
 
@@ -271,6 +282,9 @@ def component_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dic
     budget = manifests.disruption_budget(args)
     if budget:
         found[f"{c.name}-disruption-budget"] = budget
+    autoscaler = horizontal_pod_autoscaler(args)
+    if autoscaler:
+        found[f"{c.name}-autoscaler"] = autoscaler
     found.update(component_routes(env, c, c.k8s_name))
     return found
 

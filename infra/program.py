@@ -24,6 +24,7 @@ from components.render import (
     worker_group_args,
 )
 from components.routes import Routes, RoutesArgs
+from components.security_policy import RateLimit, RateLimitArgs
 from components.source_image import SourceImage, SourceImageArgs, context_hash
 from components.worker_group import WorkerGroup
 from infra.config import StackInputs
@@ -122,6 +123,26 @@ def artifact_readers(env: Environment, platform: dict[str, Any] | None) -> None:
         )
 
 
+def rate_limits(env: Environment, platform: dict[str, Any] | None, protect: bool) -> list[RateLimit]:
+    """A Cloud Armor security policy per component with `rate_limit` (the environment allows one on
+    GKE's external Gateway only); production's are protected like its Gateway."""
+    return [
+        RateLimit(
+            f"{c.name}-rate-limit",
+            RateLimitArgs(
+                gcp_project=platform["cluster_project"] if platform is not None else env.gcp_project,
+                namespace=env.namespace,
+                component=c.k8s_name,
+                requests_per_minute=c.rate_limit.requests_per_minute,
+                labels={"mlops-dev-project": env.project, "mlops-dev-environment": env.name},
+            ),
+            opts=pulumi.ResourceOptions(protect=protect),
+        )
+        for c in env.components
+        if c.rate_limit is not None
+    ]
+
+
 def deploy(inputs: StackInputs) -> dict[str, Any]:
     """Declare the environment; returns the stack outputs to export."""
     env = inputs.env
@@ -192,13 +213,15 @@ def deploy(inputs: StackInputs) -> dict[str, Any]:
             ),
             opts=pulumi.ResourceOptions(protect=protect),
         )
+    limits = rate_limits(env, platform, protect)
     objects = dict(routing_objects(env))
     for c in env.components:
         objects.update(component_routes(env, c, services[c.name].service.metadata.name))
     Routes(
         f"{env.name}-routes",
         RoutesArgs(objects=objects, protected=protected_routes(env)),
-        opts=pulumi.ResourceOptions(providers=[provider], depends_on=[edge] if edge is not None else []),
+        # A backend policy names its Cloud Armor policy, which must exist first.
+        opts=pulumi.ResourceOptions(providers=[provider], depends_on=[*([edge] if edge is not None else []), *limits]),
     )
     outputs = stack_outputs(env, pools, {name: image.image for name, image in images.items()})
     outputs["namespace"] = namespace

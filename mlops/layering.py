@@ -1,9 +1,11 @@
-"""`mlops settings`: set or inherit `replicas`, `worker_group`, `low_latency_mode` at the project
-(Pulumi.yaml), environment (`mlops:settings`) or component (`settings:` on a pin) level.
+"""`mlops settings`: set or inherit `replicas`, `worker_group`, `low_latency_mode`, `autoscale`,
+`rate_limit` at the project (Pulumi.yaml), environment (`mlops:settings`) or component (`settings:`
+on a pin) level.
 
 Values are parsed and checked before anything is written; the whole environment is validated
-with the new value (a worker group must be known to the stack, production keeps replicas >= 2),
-and for a project-level change every stack is validated, so no stack is left broken.
+with the new value (a worker group must be known to the stack, production keeps at least 2 pods,
+replicas and autoscale are never both set at one level, a rate limit needs GKE's external
+Gateway), and for a project-level change every stack is validated, so no stack is left broken.
 """
 
 from __future__ import annotations
@@ -11,24 +13,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from mlops.promotion import Update, pinned, require_stack, update_pins
 from mlops.stackfile import atomic_write, pin_entries, project_lock, read_text, render_config_key, validate_stack_text
 from mlops.yamledit import YamlDocument
 from spec.environment import load_environment
 from spec.errors import ConfigError, did_you_mean
+from spec.files import parse_yaml
 from spec.files import read_text as read_file_text
+from spec.problems import plain_key, problems
 from spec.project import NAMESPACE, PROJECT_FILE, list_stacks, stack_file_name
-from spec.schema import SETTING_KEYS
+from spec.schema import SETTING_KEYS, Autoscale, RateLimit
 
 SETTINGS_KEY = f"{NAMESPACE}:settings"
+# Settings whose value is a mapping: given as the file has it, a YAML flow mapping.
+MAPPINGS: dict[str, type[BaseModel]] = {"autoscale": Autoscale, "rate_limit": RateLimit}
+EXAMPLES = {"autoscale": "{min: 2, max: 6, cpu_target_percent: 70}", "rate_limit": "{requests_per_minute: 20}"}
 
 
-def parse_value(key: str, text: str) -> Any:
-    """A setting's value from the command line, checked: one line naming the key and the fix."""
+def check_key(key: str) -> None:
     if key not in SETTING_KEYS:
         raise ConfigError.one(
             "KEY", key, f"unknown setting{did_you_mean(key, SETTING_KEYS)}: use one of {', '.join(SETTING_KEYS)}"
         )
+
+
+def parse_value(key: str, text: str) -> Any:
+    """A setting's value from the command line, checked: one line naming the key and the fix."""
+    check_key(key)
+    if key in MAPPINGS:
+        return _mapping(key, text)
     if key == "replicas":
         if not text.isdigit() or int(text) < 1:
             raise ConfigError.one("VALUE", key, f"'{text}' is not a positive integer (replicas 2)")
@@ -38,6 +53,21 @@ def parse_value(key: str, text: str) -> Any:
             raise ConfigError.one("VALUE", key, f"'{text}' is not a boolean: use true or false")
         return text.lower() == "true"
     return text
+
+
+def _mapping(key: str, text: str) -> dict[str, Any]:
+    """`autoscale '{min: 2, max: 6, cpu_target_percent: 70}'`: the plain data, once its model accepts it."""
+    try:
+        data = parse_yaml(text, "VALUE")
+    except ConfigError:
+        data = None
+    if not isinstance(data, dict):
+        raise ConfigError.one("VALUE", key, f"'{text}' is not a mapping: write it as in a stack file, {EXAMPLES[key]}")
+    try:
+        return MAPPINGS[key].model_validate(data).model_dump()
+    except ValidationError as exc:
+        first = problems(exc, MAPPINGS[key], "VALUE", plain_key, data)[0]
+        raise ConfigError.one("VALUE", f"{key}.{first.key}" if first.key else key, first.message) from None
 
 
 def _settings_update(root: Path, stack: str, component: str | None, key: str, value: Any | None) -> Update:

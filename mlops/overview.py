@@ -1,5 +1,5 @@
 """One status across environments: component by environment (version and label, short digest,
-replicas), the way the hosted platform's status page shows a project. Environments are ordered
+replicas or autoscaling range), the way the hosted platform's status page shows a project. Environments are ordered
 along the promotion chain (integration, uat, production), challengers last."""
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ def chain_order(envs: Mapping[str, Environment], stacks: list[str]) -> list[str]
 
 
 def cell(c: ResolvedComponent, deployed: Mapping[str, Any] | None) -> str:
-    """`158 v3 6a756cb9 x2`; a source build is `source (158's config)`; with deployed outputs, a
-    version that differs from what runs is marked."""
+    """`158 v3 6a756cb9 x2` (`x3-6` when autoscaled); a source build is `source (158's config)`; with
+    deployed outputs, a version that differs from what runs is marked."""
+    pods = f"x{c.replicas}" if c.autoscale is None else f"x{c.autoscale.min}-{c.autoscale.max}"
     if c.built:
-        text = f"source x{c.replicas}"
+        text = f"source {pods}"
     else:
         label = f" {c.version.label}" if c.version.label else ""
-        text = f"{c.version.id}{label} {c.version.digest.removeprefix('sha256:')[:8]} x{c.replicas}"
+        text = f"{c.version.id}{label} {c.version.digest.removeprefix('sha256:')[:8]} {pods}"
     if deployed is not None:
         running = (deployed.get(c.name) or {}).get("version")
         wanted = c.version_key if c.built else c.version.id

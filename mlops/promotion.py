@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from mlops import history
 from mlops.changes import PinChange, ResourceChange, pin_changes, resource_changes
+from mlops.outputs import deployed_pins
 from mlops.stackfile import (
     PINS_KEY,
     PROMOTION_KEY,
@@ -25,7 +26,6 @@ from mlops.stackfile import (
 )
 from spec.environment import Environment, ResolvedComponent, build_environment, load_environment
 from spec.errors import ConfigError, did_you_mean, one_of
-from spec.files import read_json
 from spec.project import (
     list_stacks,
     load_catalogue,
@@ -167,34 +167,6 @@ def canary_warnings(source: Environment) -> list[str]:
         for c in source.components
         if c.canary is not None and c.pin.canary is not None
     ]
-
-
-def read_outputs_file(path: Path) -> dict[str, Any]:
-    """Stack outputs as `pulumi stack output --json` prints them."""
-    display = str(path)
-    if not path.exists():
-        raise ConfigError.one(
-            display, "", "file not found: write it with `pulumi stack output --json -s <stack> > FILE`"
-        )
-    data = read_json(path, display, ": use `pulumi stack output --json`")
-    if not isinstance(data, dict):
-        raise ConfigError.one(display, "", "must be a JSON object of stack outputs")
-    return data
-
-
-def deployed_pins(outputs: dict[str, Any], display: str) -> list[dict[str, Any]]:
-    pins = outputs.get("pins")
-    if pins is None:
-        raise ConfigError.one(
-            display, "pins", "no pins output: was the stack deployed with this program? (`pulumi up` exports it)"
-        )
-    ok = isinstance(pins, list) and all(
-        isinstance(p, dict) and isinstance(p.get("name"), str) and p.get("type") in ("app", "model") and "version" in p
-        for p in pins
-    )
-    if not ok:
-        raise ConfigError.one(display, "pins", "must be a list of {name, type, version}: re-export the stack outputs")
-    return [{"name": p["name"], "type": p["type"], "version": p["version"]} for p in pins]
 
 
 def prepare_promotion(

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from spec.catalogue import CatalogueComponent, Version
-from spec.checks import check_artifacts, check_node_pools, check_routing
+from spec.checks import check_artifacts, check_node_pools, check_production, check_rate_limits, check_routing
 from spec.errors import ConfigError, Problem, did_you_mean, one_of
 from spec.problems import problems as pydantic_problems
 from spec.problems import stack_key
@@ -123,6 +123,7 @@ def build_environment(
     check_node_pools(regional, config, display, problems)
     components = _resolve_pins(config, project.settings, catalogue, display, problems)
     check_artifacts(config, [c.catalogue for c in components], display, problems)
+    check_rate_limits(config, components, display, problems)
     pinned = {pin.name for pin in config.components}
     for component in components:
         for callee in component.catalogue.calls:
@@ -146,7 +147,7 @@ def build_environment(
                 )
             )
     if not problems:
-        _check_production(components, config.environment.promotes_to is None, display, problems)
+        check_production(components, config.environment.promotes_to is None, display, problems)
         for component in components:
             _check_capacity(component, config, display, problems)
     if problems:
@@ -320,45 +321,6 @@ def _source_version(
         )
         return None
     return entry.find_version(entry.default_version)
-
-
-def _setting_key(component: ResolvedComponent, setting: str) -> tuple[str | None, str]:
-    """(file if not the stack file, key) where the component's setting gets its value."""
-    source = component.settings[setting].source
-    if source == "environment":
-        return None, f"mlops:settings.{setting}"
-    if source == "project":
-        return PROJECT_FILE, f"mlops:settings.{setting}"
-    return None, f"mlops:components[{component.name}].settings.{setting}"
-
-
-def _check_production(
-    components: list[ResolvedComponent], ends_chain: bool, display: str, problems: list[Problem]
-) -> None:
-    """The end of the chain runs every component at least twice: one line per place to fix."""
-    if not ends_chain:
-        return
-    by_key: dict[str, list[ResolvedComponent]] = {}
-    for component in components:
-        if component.replicas < 2:
-            by_key.setdefault(_setting_key(component, "replicas")[1], []).append(component)
-    for key, offenders in by_key.items():
-        names = ", ".join(f"'{c.name}'" for c in offenders)
-        origin = offenders[0].settings["replicas"].source
-        where = "" if origin == "component" else f" ({origin} level{', Pulumi.yaml' if origin == 'project' else ''})"
-        fix = (
-            f"set {key}: 2 or more"
-            if origin == "component"
-            else f"set {key}: 2 or more, or a component-level replicas of 2 or more"
-        )
-        problems.append(
-            Problem(
-                display,
-                key,
-                f"{names} would run {offenders[0].replicas} replica{where}; this stack ends the promotion chain "
-                f"(production: no mlops:environment.promotes_to) and needs replicas >= 2: {fix}",
-            )
-        )
 
 
 def _check_capacity(component: ResolvedComponent, config: StackConfig, display: str, problems: list[Problem]) -> None:

@@ -9,12 +9,22 @@ from functools import cached_property
 from typing import Any, Literal
 
 from spec.catalogue import CatalogueComponent, Version
-from spec.schema import SOURCE_VERSION, Pin, Settings, StackConfig, WorkerGroupConfig
+from spec.schema import (
+    SETTING_KEYS,
+    SOURCE_VERSION,
+    Autoscale,
+    Pin,
+    RateLimit,
+    Settings,
+    StackConfig,
+    WorkerGroupConfig,
+)
 from spec.worker_types import is_region
 
 # Built-in settings: the lowest level of the hierarchy.
-BUILT_IN = {"replicas": 2, "worker_group": None, "low_latency_mode": False}
+BUILT_IN = {"replicas": 2, "worker_group": None, "low_latency_mode": False, "autoscale": None, "rate_limit": None}
 Level = Literal["built-in", "project", "environment", "component"]
+LEVELS: tuple[Level, ...] = ("built-in", "project", "environment", "component")
 
 
 # --------------------------------------------------------------------------- resolved model
@@ -27,9 +37,15 @@ class ResolvedSetting:
 
 
 def resolve_settings(project: Settings, environment: Settings, component: Settings) -> dict[str, ResolvedSetting]:
-    """Layer the settings: built-in < project < environment < component; the most specific wins."""
-    levels = (project.explicit(), environment.explicit(), component.explicit())
-    return dict(_layered(tuple(tuple(level.items()) for level in levels)))
+    """Layer the settings: built-in < project < environment < component; the most specific wins.
+    `replicas` and `autoscale` are one choice: the one from the more specific level wins and the
+    other resolves to None (from that level), so a component has a fixed count or a range."""
+    return dict(_layered((_held(project), _held(environment), _held(component))))
+
+
+def _held(level: Settings) -> tuple[tuple[str, Any], ...]:
+    """The keys a level sets, with the values as it holds them (frozen models: hashable, for the cache)."""
+    return tuple((key, value) for key in SETTING_KEYS if (value := getattr(level, key)) is not None)
 
 
 @functools.lru_cache(maxsize=256)
@@ -39,6 +55,13 @@ def _layered(levels: tuple[tuple[tuple[str, Any], ...], ...]) -> tuple[tuple[str
     for source, level in zip(("project", "environment", "component"), levels, strict=True):
         for key, value in level:
             resolved[key] = ResolvedSetting(value, source)  # type: ignore[arg-type]
+    replicas, autoscale = resolved["replicas"], resolved["autoscale"]
+    if autoscale.value is not None:
+        # A level never sets both (the schema refuses it), so one of them is strictly more specific.
+        if LEVELS.index(autoscale.source) > LEVELS.index(replicas.source):
+            resolved["replicas"] = ResolvedSetting(None, autoscale.source)
+        else:
+            resolved["autoscale"] = ResolvedSetting(None, replicas.source)
     return tuple(resolved.items())
 
 
@@ -66,8 +89,22 @@ class ResolvedComponent:
         return k8s_name(self.pin.name)
 
     @property
-    def replicas(self) -> int:
+    def replicas(self) -> int | None:
+        """The fixed replica count; None when the component autoscales."""
         return self.settings["replicas"].value
+
+    @property
+    def autoscale(self) -> Autoscale | None:
+        return self.settings["autoscale"].value
+
+    @property
+    def min_pods(self) -> int:
+        """The fewest pods the component runs: its replicas, or its autoscaling minimum."""
+        return self.autoscale.min if self.autoscale is not None else self.settings["replicas"].value
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        return self.settings["rate_limit"].value
 
     @property
     def worker_group(self) -> str | None:

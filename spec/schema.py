@@ -38,7 +38,36 @@ class Strict(BaseModel):
 # --------------------------------------------------------------------------- settings
 
 
-SETTING_KEYS = ("replicas", "worker_group", "low_latency_mode")
+SETTING_KEYS = ("replicas", "worker_group", "low_latency_mode", "autoscale", "rate_limit")
+
+
+class Autoscale(Strict):
+    """`autoscale`: a HorizontalPodAutoscaler keeps between `min` and `max` pods, adding pods while
+    their average CPU use is above `cpu_target_percent` of what they request."""
+
+    min: Annotated[int, Field(ge=1, le=500, strict=True)]
+    max: Annotated[int, Field(ge=1, le=500, strict=True)]
+    cpu_target_percent: Annotated[int, Field(ge=1, le=100, strict=True)]
+
+    @model_validator(mode="after")
+    def _range(self) -> Autoscale:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}: make min <= max")
+        return self
+
+    def __str__(self) -> str:
+        # As it is written in a file (and given to `mlops settings set`).
+        return f"{{min: {self.min}, max: {self.max}, cpu_target_percent: {self.cpu_target_percent}}}"
+
+
+class RateLimit(Strict):
+    """`rate_limit`: at most `requests_per_minute` requests a minute from one client IP address; the
+    load balancer (Cloud Armor) answers the rest with 429."""
+
+    requests_per_minute: Annotated[int, Field(ge=1, le=100000, strict=True)]
+
+    def __str__(self) -> str:
+        return f"{{requests_per_minute: {self.requests_per_minute}}}"
 
 
 class Settings(Strict):
@@ -47,10 +76,27 @@ class Settings(Strict):
     replicas: Annotated[int, Field(ge=1, le=500, strict=True)] | None = None
     worker_group: str | None = None
     low_latency_mode: Annotated[bool, Field(strict=True)] | None = None
+    # A fixed replica count or an autoscaled range: one or the other at each level.
+    autoscale: Autoscale | None = None
+    rate_limit: RateLimit | None = None
+
+    @model_validator(mode="after")
+    def _one_scale(self) -> Settings:
+        if self.replicas is not None and self.autoscale is not None:
+            raise ValueError(
+                "replicas and autoscale are both set here: a component runs a fixed count or an autoscaled "
+                "range, remove one of the two"
+            )
+        return self
 
     def explicit(self) -> dict[str, Any]:
-        """The keys this level sets (the others inherit)."""
-        return {k: v for k in SETTING_KEYS if (v := getattr(self, k)) is not None}
+        """The keys this level sets (the others inherit), as plain data (what a file holds)."""
+        found = {}
+        for key in SETTING_KEYS:
+            value = getattr(self, key)
+            if value is not None:
+                found[key] = value.model_dump() if isinstance(value, BaseModel) else value
+        return found
 
 
 # --------------------------------------------------------------------------- stack file

@@ -416,7 +416,7 @@ class TestThroughTheProgram:
             offline_engine(project, "uat")
         assert str(caught.value) == (
             "Pulumi.uat.yaml: mlops:components[document_tagging].versoin: unknown key (did you mean 'version'?); "
-            "allowed keys: name, type, version, settings"
+            "allowed keys: name, type, version, settings, canary"
         )
 
     def test_a_value_that_is_not_structured_stops_the_program(self, project: Path, offline_engine: Runner) -> None:

@@ -16,6 +16,7 @@ from spec.environment import load_environment
 
 from .conftest import COMMITTED_STACKS, REPO, stack_config
 from .program_run import ProgramRun, run_program
+from .test_autoscaling import min_pods
 from .test_stacks import by_kind, catalogue, deployments
 
 GOOGLE_FRONT_ENDS = [{"ipBlock": {"cidr": "35.191.0.0/16"}}, {"ipBlock": {"cidr": "130.211.0.0/22"}}]
@@ -253,11 +254,11 @@ class TestDisruption:
 
     def test_replicated_components_spread_across_zones(self, run: ProgramRun) -> None:
         for name, deployment in deployments(run).items():
-            if deployment["spec"]["replicas"] < 2:
+            if min_pods(run, deployment) < 2:
                 continue
             spread = deployment["spec"]["template"]["spec"].get("topologySpreadConstraints", [])
             zones = [c for c in spread if c["topologyKey"] == "topology.kubernetes.io/zone"]
-            assert len(zones) == 1, f"Deployment {name}: {deployment['spec']['replicas']} replicas, no zone spread"
+            assert len(zones) == 1, f"Deployment {name}: {min_pods(run, deployment)} pods or more, no zone spread"
             assert zones[0]["maxSkew"] == 1 and zones[0]["whenUnsatisfiable"] == "ScheduleAnyway", name
             assert zones[0]["labelSelector"] == deployment["spec"]["selector"], (
                 f"Deployment {name}: zone spread does not select the component's pods"

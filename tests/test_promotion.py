@@ -77,7 +77,10 @@ class TestPromote:
         result = cli("promote", "uat", "--no-deploy", "--yes")
         assert result.exit_code == 0, result.output
         production = {p["name"]: p for p in stack_config(project, "production")["mlops:components"]}
-        assert production["nlp_document_classifier"]["settings"] == {"replicas": 4}
+        assert production["nlp_document_classifier"]["settings"] == {
+            "replicas": 4,
+            "rate_limit": {"requests_per_minute": 20},
+        }
         assert production["document_tagging"]["settings"] == {"low_latency_mode": True}
         assert pins(project, "production") == pins(project, "uat")
 

@@ -10,7 +10,8 @@ import pytest
 
 from .conftest import COMMITTED_STACKS, K8S_VERSION, REPO, load_yaml, stack_config
 from .crd_validate import is_custom, validate_custom
-from .program_run import ProgramRun
+from .program_run import ProgramRun, run_program
+from .test_autoscaling import min_pods
 
 # DESIGN.md's table, written out independently of spec.worker_types.
 MACHINE_TYPES = {
@@ -35,20 +36,18 @@ def version_of(entry: dict[str, Any], ref: Any) -> dict[str, Any]:
     return next(v for v in entry["versions"] if v["id"] == ref or v.get("label") == ref)
 
 
-def expected_replicas(stack: str, pin: dict[str, Any]) -> int:
-    """The layering rule, read straight off the files: component > environment > project > 2."""
+def expected_replicas(stack: str, pin: dict[str, Any]) -> int | None:
+    """The layering rule, read straight off the files: component > environment > project > 2 (None: autoscaled)."""
     project = load_yaml(REPO / "Pulumi.yaml")["config"]["mlops:settings"]["value"]
     environment = stack_config(REPO, stack).get("mlops:settings", {})
     for level in (pin.get("settings", {}), environment, project):
-        if "replicas" in level:
-            return level["replicas"]
+        if "replicas" in level or "autoscale" in level:
+            return level.get("replicas")
     return 2
 
 
 @pytest.fixture(scope="module", params=COMMITTED_STACKS)
 def run(request: pytest.FixtureRequest) -> ProgramRun:
-    from .program_run import run_program
-
     return run_program(REPO, request.param)
 
 
@@ -81,7 +80,7 @@ class TestDeclaredFromStackFile:
         found = deployments(run)
         for pin in stack_config(REPO, run.stack)["mlops:components"]:
             deployment = found[pin["name"].replace("_", "-")]
-            assert deployment["spec"]["replicas"] == expected_replicas(run.stack, pin), pin["name"]
+            assert deployment["spec"].get("replicas") == expected_replicas(run.stack, pin), pin["name"]
 
     def test_a_node_pool_of_the_right_machine_type_per_owned_worker_group(self, run: ProgramRun) -> None:
         groups = stack_config(REPO, run.stack)["mlops:worker_groups"]
@@ -309,7 +308,7 @@ class TestSecurityRules:
         budgets = {b["metadata"]["name"]: b for b in by_kind(run, "PodDisruptionBudget")}
         for name, deployment in deployments(run).items():
             pod = deployment["spec"]["template"]["spec"]
-            if deployment["spec"]["replicas"] >= 2:
+            if min_pods(run, deployment) >= 2:
                 assert budgets[name]["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
                 keys = [c["topologyKey"] for c in pod["topologySpreadConstraints"]]
                 assert "kubernetes.io/hostname" in keys
@@ -323,7 +322,7 @@ def ends_chain(stack: str) -> bool:
 
 
 class TestProductionRules:
-    """The stack that ends the chain: replicas >= 2, a PodDisruptionBudget per component,
+    """The stack that ends the chain: at least 2 pods, a PodDisruptionBudget per component,
     rollouts with maxUnavailable 0, and node pools and namespace protected from deletion.
     Stacks that promote further are never protected (a challenger or UAT must stay disposable)."""
 
@@ -337,8 +336,7 @@ class TestProductionRules:
         for name, deployment in found.items():
             assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
             if ends_chain(run.stack):
-                assert deployment["spec"]["replicas"] >= 2
-                assert name in budgets
+                assert min_pods(run, deployment) >= 2 and name in budgets
 
     def test_protection(self, run: ProgramRun) -> None:
         kinds = ("gcp:container/nodePool:NodePool", "kubernetes:core/v1:Namespace")
@@ -369,6 +367,7 @@ EDGE_TYPES = {
     "gcp:certificatemanager/certificate:Certificate",
     "gcp:certificatemanager/certificateMap:CertificateMap",
     "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry",
+    "gcp:compute/securityPolicy:SecurityPolicy",  # a rate limit's Cloud Armor policy: tests/test_rate_limits.py
 }
 
 
@@ -391,8 +390,8 @@ def test_plan_writes_exactly_what_the_program_declares(run: ProgramRun) -> None:
             assert document(obj)[1]["inputs"] == program.inputs
         assert obj.protect == program.protect, obj.name
         assert obj.ignore_changes == program.ignore_changes, obj.name
-    # What the plan leaves out: the provider and generated values, nothing else.
-    # The Google Cloud side of the Gateway (address, certificate: `Edge`) has its own test.
+    # What the plan leaves out: the provider and generated values, nothing else. The Google Cloud side
+    # of the Gateway (address, certificate: `Edge`; Cloud Armor policies) has its own tests.
     assert {t for t, _ in recorded} <= {
         "pulumi:providers:kubernetes",
         "random:index/randomPassword:RandomPassword",

@@ -195,7 +195,7 @@ def stack_outputs(root: Path, stack: str, outputs_file: Path | None) -> dict[str
     """A stack's outputs: from `outputs_file` (`pulumi stack output --json`), else through the
     Automation API where the Pulumi CLI is installed; one line saying which to give otherwise."""
     from mlops import automation
-    from mlops.promotion import read_outputs_file
+    from mlops.outputs import read_outputs_file
     from spec.errors import ConfigError
 
     if outputs_file is not None:

@@ -108,7 +108,8 @@ def promote(
         raise fail(ValueError(f"--source {source_kind!r}: use config or deployed"))
     root = project_root()
     from mlops import automation
-    from mlops.promotion import commit, prepare_promotion, read_outputs_file
+    from mlops.outputs import read_outputs_file
+    from mlops.promotion import commit, prepare_promotion
 
     outputs, display, update_number = None, "stack outputs", None
     if source_kind == "deployed":

@@ -18,8 +18,10 @@ from mlops.cli.common import (
 # --------------------------------------------------------------------------- settings
 
 settings_app = typer.Typer(
-    help="replicas, worker_group, low_latency_mode per level: list, set, inherit.", no_args_is_help=True
+    help="replicas, worker_group, low_latency_mode, autoscale, rate_limit per level: list, set, inherit.",
+    no_args_is_help=True,
 )
+KEYS_HELP = "replicas, worker_group, low_latency_mode, autoscale or rate_limit."
 app.add_typer(settings_app, name="settings")
 ComponentOpt = Annotated[str | None, typer.Option("--component", help="Act on this component's level.")]
 ProjectOpt = Annotated[bool, typer.Option("--project", help="Act on the project level (Pulumi.yaml).")]
@@ -79,8 +81,14 @@ def _settings_change(stack: str | None, key: str, value, component: str | None, 
 @settings_app.command("set")
 @user_errors
 def settings_set(
-    key: Annotated[str, typer.Argument(help="replicas, worker_group or low_latency_mode.")],
-    value: Annotated[str, typer.Argument(help="The value (replicas 3, worker_group gpu-pool, low_latency_mode true).")],
+    key: Annotated[str, typer.Argument(help=KEYS_HELP)],
+    value: Annotated[
+        str,
+        typer.Argument(
+            help="The value (replicas 3, worker_group gpu-pool, low_latency_mode true, "
+            "autoscale '{min: 2, max: 6, cpu_target_percent: 70}', rate_limit '{requests_per_minute: 20}')."
+        ),
+    ],
     stack: Annotated[str | None, typer.Option("--stack", "-s", help="The stack (environment level).")] = None,
     component: ComponentOpt = None,
     project: ProjectOpt = False,
@@ -95,14 +103,14 @@ def settings_set(
 @settings_app.command("inherit")
 @user_errors
 def settings_inherit(
-    key: Annotated[str, typer.Argument(help="replicas, worker_group or low_latency_mode.")],
+    key: Annotated[str, typer.Argument(help=KEYS_HELP)],
     stack: Annotated[str | None, typer.Option("--stack", "-s", help="The stack (environment level).")] = None,
     component: ComponentOpt = None,
     project: ProjectOpt = False,
 ) -> None:
     """Remove a level's value so it inherits from the level above."""
-    from mlops.layering import parse_value
+    from mlops.layering import check_key
 
-    parse_value(key, "1" if key == "replicas" else "true" if key == "low_latency_mode" else "x")
+    check_key(key)
     where = _settings_change(stack, key, None, component, project)
     typer.echo(f"{key} now inherits for {where}.")

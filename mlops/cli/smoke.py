@@ -37,7 +37,8 @@ def smoke(
     from spec.project import load_catalogue
 
     root = project_root()
-    from mlops.promotion import read_outputs_file, require_stack
+    from mlops.outputs import read_outputs_file
+    from mlops.promotion import require_stack
 
     require_stack(root, stack)
     if outputs_file is not None:

@@ -188,7 +188,7 @@ def status(
     deployed = None
     if live or outputs_file:
         from mlops import automation
-        from mlops.promotion import read_outputs_file
+        from mlops.outputs import read_outputs_file
 
         if outputs_file is not None:
             deployed = read_outputs_file(outputs_file).get("components") or {}
@@ -208,7 +208,11 @@ def status(
             c.type,
             c.version_key,
             "-" if c.built else c.version.label or "-",
-            f"{c.replicas} ({s['replicas'].source})",
+            (
+                f"{c.replicas} ({s['replicas'].source})"
+                if c.autoscale is None
+                else f"{c.autoscale.min}-{c.autoscale.max} autoscaled ({s['autoscale'].source})"
+            ),
             f"{c.worker_group or '-'} ({s['worker_group'].source})",
             f"{str(c.low_latency_mode).lower()} ({s['low_latency_mode'].source})",
         ]
