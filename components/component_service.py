@@ -9,6 +9,8 @@ the pods in place instead of replacing the Deployment.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -19,7 +21,8 @@ from components.network_policy import network_policy
 
 
 class ComponentService(pulumi.ComponentResource):
-    service_account: k8s.core.v1.ServiceAccount
+    service_account: k8s.core.v1.ServiceAccount | None
+    service_account_name: Any  # its own account's name, or the stable track's for a canary
     deployment: k8s.apps.v1.Deployment
     service: k8s.core.v1.Service
     app_config: k8s.core.v1.ConfigMap
@@ -39,17 +42,21 @@ class ComponentService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         # The component's identity: the Workload Identity binding of its artifact reads names it.
-        self.service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-service-account", **resource_args(manifests.service_account(args)), opts=child
-        )
+        # A canary track runs as its stable track's account (the same identity, the same access).
+        self.service_account = None
+        service_account_name: Any = args.shared_service_account
+        if args.shared_service_account is None:
+            self.service_account = k8s.core.v1.ServiceAccount(
+                f"{name}-service-account", **resource_args(manifests.service_account(args)), opts=child
+            )
+            service_account_name = self.service_account.metadata.name
+        self.service_account_name = service_account_name
         self.app_config = k8s.core.v1.ConfigMap(
             f"{name}-app-config", **resource_args(manifests.app_config_map(args)), opts=child
         )
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            **resource_args(
-                manifests.deployment(args, self.app_config.metadata.name, self.service_account.metadata.name)
-            ),
+            **resource_args(manifests.deployment(args, self.app_config.metadata.name, service_account_name)),
             opts=child,
         )
         # The Service selects what the Deployment selects, read from the Deployment itself.
@@ -78,6 +85,6 @@ class ComponentService(pulumi.ComponentResource):
             {
                 "deployment": self.deployment.metadata.name,
                 "service": self.service.metadata.name,
-                "service_account": self.service_account.metadata.name,
+                "service_account": service_account_name,
             }
         )

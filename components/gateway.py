@@ -116,29 +116,43 @@ def redirect_route(site: GatewaySite) -> dict[str, Any]:
     }
 
 
-def http_route(route: GatewayRoute, site: GatewaySite) -> dict[str, Any]:
+TRACK_HEADER = "X-Mlops-Track"
+
+
+def _rule(prefix: str, backends: list[dict[str, Any]], track: str | None = None) -> dict[str, Any]:
+    match: dict[str, Any] = {"path": {"type": "PathPrefix", "value": prefix}}
+    if track is not None:
+        match["headers"] = [{"type": "Exact", "name": TRACK_HEADER, "value": track}]
+    return {
+        "matches": [match],
+        "filters": [
+            {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}
+        ],
+        "backendRefs": backends,
+    }
+
+
+def http_route(route: GatewayRoute, site: GatewaySite, canary: tuple[Any, int] | None = None) -> dict[str, Any]:
     """`https://<host><prefix>/...` to the component's Service, the prefix replaced by `/` (so
-    `<prefix>/predict` arrives as `/predict`)."""
+    `<prefix>/predict` arrives as `/predict`). With a canary (its Service, its weight in percent):
+    the traffic is split by weight, and a tester pins a track with `X-Mlops-Track: canary|stable`
+    (a rule with a header match wins over the path-only one)."""
+    stable = {"name": route.service, "port": route.port}
+    if canary is None:
+        rules = [_rule(route.prefix, [stable])]
+    else:
+        service, weight = canary
+        other = {"name": service, "port": route.port}
+        rules = [
+            _rule(route.prefix, [{**stable, "weight": 100 - weight}, {**other, "weight": weight}]),
+            _rule(route.prefix, [other], "canary"),
+            _rule(route.prefix, [stable], "stable"),
+        ]
     return {
         "apiVersion": GATEWAY_API,
         "kind": "HTTPRoute",
         "metadata": _metadata(site, route.k8s_name),
-        "spec": {
-            "parentRefs": _parent(HTTPS_LISTENER),
-            "hostnames": [site.host],
-            "rules": [
-                {
-                    "matches": [{"path": {"type": "PathPrefix", "value": route.prefix}}],
-                    "filters": [
-                        {
-                            "type": "URLRewrite",
-                            "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}},
-                        }
-                    ],
-                    "backendRefs": [{"name": route.service, "port": route.port}],
-                }
-            ],
-        },
+        "spec": {"parentRefs": _parent(HTTPS_LISTENER), "hostnames": [site.host], "rules": rules},
     }
 
 

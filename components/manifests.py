@@ -12,6 +12,8 @@ from components.labels import common_labels, selector_labels
 from components.pod_spec import APP_CONFIG_KEY, pod_spec
 
 ENVIRONMENT_CONFIG_NAME = "environment-config"
+# stable or canary: which of a component's two versions a pod runs (metrics and dashboards split on it).
+TRACK_LABEL = "mlops.dev/track"
 API_KEY_SECRET_NAME = "mlops-api-key"
 SERVICE_PORT = 80
 # Stands for a value the program derives from secrets (known only at deploy time).
@@ -94,6 +96,10 @@ class ComponentServiceArgs:
     # The folder of the platform's artifact bucket the component reads (catalogue `artifacts.prefix`,
     # ending in '/'): its ServiceAccount is what a Workload Identity binding grants it to.
     artifacts_prefix: str | None = None
+    # stable, or canary: the second version beside it (its own Deployment and Service, named
+    # `<name>-canary`, running as the stable track's ServiceAccount: the same identity).
+    track: Literal["stable", "canary"] = "stable"
+    shared_service_account: str | None = None
     # A HorizontalPodAutoscaler owns the replica count (None: `replicas` is fixed).
     autoscaling: Autoscaling | None = None
 
@@ -122,7 +128,7 @@ def component_labels(args: ComponentServiceArgs) -> dict[str, str]:
 
 
 def versioned_labels(args: ComponentServiceArgs) -> dict[str, str]:
-    return {**component_labels(args), "app.kubernetes.io/version": str(args.version)}
+    return {**component_labels(args), "app.kubernetes.io/version": str(args.version), TRACK_LABEL: args.track}
 
 
 def app_config_map(args: ComponentServiceArgs) -> dict[str, Any]:

@@ -4,33 +4,28 @@ same objects offline, so the two cannot disagree (a test compares them for every
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from components import environment_manifests as env_manifests
-from components import gateway, manifests
+from components import manifests
 from components.autoscaling import horizontal_pod_autoscaler
-from components.backend_policy import backend_policy
-from components.edge import edge_names
 from components.environment_manifests import EnvironmentSite
-from components.gateway import EXTERNAL_CLASS, INTERNAL_CLASS, GatewayRoute, GatewaySite
 from components.labels import GKE_NODE_POOL_LABEL, WORKER_GROUP_LABEL
 from components.manifests import (
     API_KEY_SECRET_NAME,
     ENVIRONMENT_CONFIG_NAME,
     SECRET_DERIVED,
-    SERVICE_PORT,
     Autoscaling,
     Callee,
     ComponentServiceArgs,
-    IngressSite,
-    Route,
 )
-from components.network_policy import GOOGLE_FRONT_ENDS, network_policy
+from components.network_policy import network_policy
 from components.node_pools import NODE_POOL_TYPE, WorkerGroupArgs, node_pool
-from components.security_policy import security_policy_name
-from spec.environment import Environment, ResolvedComponent, effective_resources, route_prefix
+from components.routing import component_routes, protected_routes, routing_objects, traffic_cidrs
+from spec.environment import Environment, ResolvedComponent, effective_resources
 
 # Group names of what is not one component's, in a plan.
 ENVIRONMENT_GROUP = "_environment"
@@ -119,97 +114,27 @@ def service_args(env: Environment, c: ResolvedComponent, namespace: Any) -> Comp
     )
 
 
-def route(env: Environment, c: ResolvedComponent, service: Any) -> Route:
-    return Route(
-        component=c.name,
-        k8s_name=c.k8s_name,
-        prefix=route_prefix(env.project, env.name, c),
-        service=service,
-        port=SERVICE_PORT,
+def canary_args(
+    env: Environment, c: ResolvedComponent, namespace: Any, stable: ComponentServiceArgs
+) -> ComponentServiceArgs:
+    """The canary track of a component: its own version (image, app config), Deployment and Service
+    (`<name>-canary`), as many pods as its share of the traffic needs (at least one), the stable
+    track's identity; in-cluster callers keep calling the stable Service."""
+    assert c.canary is not None and c.pin.canary is not None
+    replicas = max(1, -(-(stable.replicas * c.pin.canary.weight) // 100))
+    return dataclasses.replace(
+        stable,
+        k8s_name=f"{c.k8s_name}-canary",
+        version=c.canary.id,
+        label=c.canary.label,
+        image=f"{c.catalogue.image}@{c.canary.digest}",
+        app_config=c.canary.app_config or {},
+        replicas=replicas,
+        autoscaling=None,
+        callers=(),
+        track="canary",
+        shared_service_account=c.k8s_name,
     )
-
-
-def traffic_cidrs(env: Environment) -> tuple[str, ...]:
-    """Where the load balancer connects to the pods from: Google's front ends for GKE's external
-    Gateway, the proxy-only subnet for its internal one; none (a controller's namespace instead)
-    for an Ingress or a Gateway that is not GKE's."""
-    routing = env.config.routing
-    if routing.kind != "gateway" or not env.config.is_gke or routing.class_name is not None:
-        return ()
-    return tuple(routing.proxy_source_ranges) if routing.internal else GOOGLE_FRONT_ENDS
-
-
-def ingress_site(env: Environment, namespace: Any) -> IngressSite:
-    routing = env.config.routing
-    return IngressSite(
-        project=env.project,
-        environment=env.name,
-        namespace=namespace,
-        host=routing.host,
-        class_name=routing.class_name or "",
-        tls_secret=routing.tls_secret,
-    )
-
-
-def gateway_site(env: Environment, namespace: Any) -> GatewaySite:
-    """On GKE's external class, the certificate and address come from Google Cloud (`Edge`, under
-    names known offline); otherwise from a TLS Secret."""
-    routing = env.config.routing
-    managed = env.config.is_gke and routing.class_name is None and not routing.internal
-    address, certificate_map = edge_names(env.namespace) if managed else (None, None)
-    return GatewaySite(
-        project=env.project,
-        environment=env.name,
-        namespace=namespace,
-        host=routing.host,
-        gateway_class=routing.class_name or (INTERNAL_CLASS if routing.internal else EXTERNAL_CLASS),
-        certificate_map=certificate_map,
-        address=address,
-        tls_secret=None if managed else routing.tls_secret,
-    )
-
-
-def gateway_route(env: Environment, c: ResolvedComponent, service: Any) -> GatewayRoute:
-    return GatewayRoute(
-        component=c.name,
-        k8s_name=c.k8s_name,
-        prefix=route_prefix(env.project, env.name, c),
-        service=service,
-        port=SERVICE_PORT,
-        health_path=c.catalogue.health_path,
-    )
-
-
-def routing_objects(env: Environment) -> dict[str, dict[str, Any]]:
-    """The environment's own routing objects, by logical name: the Gateway and its HTTP -> HTTPS
-    redirect (none for an Ingress: each component has its own)."""
-    if env.config.routing.kind != "gateway":
-        return {}
-    site = gateway_site(env, env.namespace)
-    return {
-        f"{env.name}-routes-gateway": gateway.gateway(site),
-        f"{env.name}-routes-https-redirect": gateway.redirect_route(site),
-    }
-
-
-def component_routes(env: Environment, c: ResolvedComponent, service: Any) -> dict[str, dict[str, Any]]:
-    """One component's routing objects, by logical name: its HTTPRoute (and, on GKE, the health
-    check policy from the catalogue's health_path and, with a rate limit, the backend policy naming
-    its Cloud Armor policy), or its Ingress."""
-    if env.config.routing.kind != "gateway":
-        return {
-            f"{env.name}-routes-{c.name}": manifests.ingress(route(env, c, service), ingress_site(env, env.namespace))
-        }
-    site = gateway_site(env, env.namespace)
-    found = {f"{env.name}-routes-{c.name}": gateway.http_route(gateway_route(env, c, service), site)}
-    if env.config.is_gke and env.config.routing.class_name is None:
-        found[f"{env.name}-routes-{c.name}-health"] = gateway.health_check_policy(gateway_route(env, c, service), site)
-        # The environment refuses a rate limit anywhere but on GKE's external Gateway.
-        security_policy = security_policy_name(env.namespace, c.k8s_name) if c.rate_limit is not None else None
-        policy = backend_policy(gateway_route(env, c, service), site, security_policy=security_policy)
-        if policy is not None:
-            found[f"{env.name}-routes-{c.name}-backend"] = policy
-    return found
 
 
 def environment_site(env: Environment) -> EnvironmentSite:
@@ -285,7 +210,25 @@ def component_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dic
     autoscaler = horizontal_pod_autoscaler(args)
     if autoscaler:
         found[f"{c.name}-autoscaler"] = autoscaler
-    found.update(component_routes(env, c, c.k8s_name))
+    canary_service = None
+    if c.canary is not None:
+        track = canary_args(env, c, env.namespace, args)
+        track_config = manifests.app_config_map(track)
+        found.update(
+            {
+                f"{c.name}-canary-app-config": track_config,
+                f"{c.name}-canary-deployment": manifests.deployment(
+                    track, track_config["metadata"]["name"], c.k8s_name
+                ),
+                f"{c.name}-canary-service": manifests.service(track),
+                f"{c.name}-canary-network-policy": network_policy(track),
+            }
+        )
+        budget = manifests.disruption_budget(track)
+        if budget:
+            found[f"{c.name}-canary-disruption-budget"] = budget
+        canary_service = track.k8s_name
+    found.update(component_routes(env, c, c.k8s_name, canary_service))
     return found
 
 
@@ -339,11 +282,6 @@ def declared(env: Environment, api_key: Any, environment_config: Any) -> list[De
             Declared(kubernetes_type(manifest), name, ENVIRONMENT_GROUP, manifest, name in protected_routes(env))
         )
     return found
-
-
-def protected_routes(env: Environment) -> frozenset[str]:
-    """Production's Gateway: its address is what DNS points at."""
-    return frozenset({f"{env.name}-routes-gateway"} if env.ends_chain and routing_objects(env) else set())
 
 
 def kubernetes_type(manifest: dict[str, Any]) -> str:

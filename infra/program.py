@@ -14,16 +14,9 @@ from components.component_service import ComponentService
 from components.edge import Edge, EdgeArgs
 from components.foundation import Foundation, FoundationArgs
 from components.manifests import keyed_hash
-from components.render import (
-    component_routes,
-    environment_site,
-    gateway_site,
-    protected_routes,
-    routing_objects,
-    service_args,
-    worker_group_args,
-)
+from components.render import canary_args, environment_site, service_args, worker_group_args
 from components.routes import Routes, RoutesArgs
+from components.routing import component_routes, gateway_site, protected_routes, routing_objects
 from components.security_policy import RateLimit, RateLimitArgs
 from components.source_image import SourceImage, SourceImageArgs, context_hash
 from components.worker_group import WorkerGroup
@@ -177,6 +170,7 @@ def deploy(inputs: StackInputs) -> dict[str, Any]:
         config_hash = pulumi.Output.unsecret(keyed)
 
     services: dict[str, ComponentService] = {}
+    canaries: dict[str, ComponentService] = {}
     for component in env.components:
         depends = [pools[component.worker_group]] if component.worker_group in pools else []
         args = service_args(env, component, namespace)
@@ -197,6 +191,16 @@ def deploy(inputs: StackInputs) -> dict[str, Any]:
                 providers=[provider], depends_on=[foundation.environment_config, foundation.api_key, *depends]
             ),
         )
+        if component.canary is not None:
+            # The canary track: its own version beside the stable one, as the stable's identity.
+            track = canary_args(env, component, namespace, args)
+            canaries[component.name] = ComponentService(
+                f"{component.name}-canary",
+                dataclasses.replace(track, shared_service_account=services[component.name].service_account_name),
+                opts=pulumi.ResourceOptions(
+                    providers=[provider], depends_on=[foundation.environment_config, foundation.api_key, *depends]
+                ),
+            )
 
     artifact_readers(env, platform)
 
@@ -216,7 +220,8 @@ def deploy(inputs: StackInputs) -> dict[str, Any]:
     limits = rate_limits(env, platform, protect)
     objects = dict(routing_objects(env))
     for c in env.components:
-        objects.update(component_routes(env, c, services[c.name].service.metadata.name))
+        canary = canaries[c.name].service.metadata.name if c.name in canaries else None
+        objects.update(component_routes(env, c, services[c.name].service.metadata.name, canary))
     Routes(
         f"{env.name}-routes",
         RoutesArgs(objects=objects, protected=protected_routes(env)),

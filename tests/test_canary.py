@@ -13,7 +13,7 @@ from mlops.history import records
 from spec.environment import load_environment
 from spec.errors import ConfigError
 
-from .conftest import edit_stack, stack_config
+from .conftest import REPO, edit_stack, stack_config
 
 
 @pytest.fixture()
@@ -138,3 +138,124 @@ class TestValidation:
         )
         with pytest.raises(ConfigError, match=r"canary.weight"):
             load_environment(project, "uat")
+
+
+def with_canary(project: Path, stack: str, canary: dict, component: str = "document_tagging") -> None:
+    def change(config: dict) -> None:
+        for pin in config["mlops:components"]:
+            if pin["name"] == component:
+                pin["canary"] = canary
+
+    edit_stack(project, stack, change)
+
+
+class TestRendered:
+    """A pin with `canary: {version: 154, weight: 10, sticky: true}`: two Deployments by track, one
+    HTTPRoute split 90/10 with header pinning, a cookie on both tracks' backends."""
+
+    @pytest.fixture()
+    def run(self, project: Path):
+        from .program_run import run_program
+
+        with_canary(project, "integration", {"version": 154, "weight": 10, "sticky": True})
+        return run_program(project, "integration")
+
+    def objects(self, run, kind: str) -> dict:
+        return {r.inputs["metadata"]["name"]: r.inputs for r in run.kubernetes_objects() if r.kind == kind}
+
+    def test_two_deployments_labelled_by_track_and_version(self, run) -> None:
+        deployments = self.objects(run, "Deployment")
+        stable, canary = deployments["document-tagging"], deployments["document-tagging-canary"]
+        assert stable["spec"]["template"]["metadata"]["labels"]["mlops.dev/track"] == "stable"
+        assert canary["spec"]["template"]["metadata"]["labels"]["mlops.dev/track"] == "canary"
+        assert canary["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] == "154"
+        from spec.project import load_catalogue
+
+        digest = load_catalogue(REPO)["document_tagging"].find_version(154).digest
+        assert canary["spec"]["template"]["spec"]["containers"][0]["image"].endswith(f"@{digest}")
+        # The two selectors never overlap: each Deployment owns only its own pods.
+        assert stable["spec"]["selector"] != canary["spec"]["selector"]
+        # The canary runs as the stable track's identity.
+        assert canary["spec"]["template"]["spec"]["serviceAccountName"] == "document-tagging"
+
+    def test_the_canary_carries_its_own_app_config(self, run) -> None:
+        maps = self.objects(run, "ConfigMap")
+        assert "document-tagging-canary-app-config-154" in maps
+        assert "document-tagging-app-config-158" in maps
+
+    def test_one_route_split_90_10_with_header_pinning(self, run) -> None:
+        route = self.objects(run, "HTTPRoute")["document-tagging"]
+        weighted, canary, stable = route["spec"]["rules"]
+        assert [(b["name"], b["weight"]) for b in weighted["backendRefs"]] == [
+            ("document-tagging", 90),
+            ("document-tagging-canary", 10),
+        ]
+        assert canary["matches"][0]["headers"] == [{"type": "Exact", "name": "X-Mlops-Track", "value": "canary"}]
+        assert [b["name"] for b in canary["backendRefs"]] == ["document-tagging-canary"]
+        assert stable["matches"][0]["headers"][0]["value"] == "stable"
+
+    def test_a_cookie_keeps_clients_on_their_backend(self, run) -> None:
+        policies = self.objects(run, "GCPBackendPolicy")
+        for name in ("document-tagging-backend", "document-tagging-canary-backend"):
+            assert policies[name]["spec"]["default"]["sessionAffinity"]["type"] == "GENERATED_COOKIE"
+        assert {p["spec"]["targetRef"]["name"] for p in policies.values()} >= {
+            "document-tagging",
+            "document-tagging-canary",
+        }
+
+    def test_every_object_validates(self, run) -> None:
+        import kubernetes_validate
+
+        from .conftest import K8S_VERSION
+        from .crd_validate import is_custom, validate_custom
+
+        for obj in run.kubernetes_objects():
+            if is_custom(obj.inputs):
+                validate_custom(obj.inputs)
+            else:
+                kubernetes_validate.validate(obj.inputs, K8S_VERSION, strict=True)
+
+    def test_plan_renders_what_the_program_declares(self, run, project: Path) -> None:
+        from mlops.plan import masked, planned
+
+        recorded = {(r.type, r.name): r for r in run.resources if r.custom}
+        for obj in planned(load_environment(project, "integration")):
+            program = recorded[(obj.type, obj.name)]
+            if program.is_kubernetes_object:
+                assert masked(obj) == masked(type(obj)(obj.type, obj.name, obj.group, program.inputs)), obj.name
+
+
+class TestMinimalChange:
+    """A canary start, a weight change and an abort each change only that component's objects."""
+
+    def changed_components(self, before, after) -> set[str]:
+        def index(run):
+            return {r.urn: r.inputs for r in run.resources}
+
+        a, b = index(before), index(after)
+        urns = {u for u in a.keys() | b.keys() if a.get(u) != b.get(u)}
+        found = set()
+        for urn in urns:
+            name = urn.rsplit("::", 1)[1]
+            found.add(
+                next(
+                    (c for c in ("document_tagging", "nlp_document_classifier", "sentiment_analysis") if c in name),
+                    name,
+                )
+            )
+        return found
+
+    def test_start_weight_abort(self, project: Path) -> None:
+        from .program_run import run_program
+
+        before = run_program(project, "integration")
+        with_canary(project, "integration", {"version": 154, "weight": 10, "sticky": True})
+        started = run_program(project, "integration")
+        assert self.changed_components(before, started) == {"document_tagging"}
+        with_canary(project, "integration", {"version": 154, "weight": 40, "sticky": True})
+        weighted = run_program(project, "integration")
+        assert self.changed_components(started, weighted) == {"document_tagging"}
+        edit_stack(project, "integration", lambda c: c["mlops:components"][0].pop("canary"))
+        aborted = run_program(project, "integration")
+        assert self.changed_components(weighted, aborted) == {"document_tagging"}
+        assert self.changed_components(before, aborted) == set()
