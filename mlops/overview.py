@@ -44,6 +44,9 @@ def cell(c: ResolvedComponent, deployed: Mapping[str, Any] | None) -> str:
     else:
         label = f" {c.version.label}" if c.version.label else ""
         text = f"{c.version.id}{label} {c.version.digest.removeprefix('sha256:')[:8]} {pods}"
+    if c.canary is not None and c.pin.canary is not None:
+        weight = c.pin.canary.weight
+        text = f"{text} {100 - weight}% + canary {c.canary.id} {c.canary.digest.removeprefix('sha256:')[:8]} {weight}%"
     if deployed is not None:
         running = (deployed.get(c.name) or {}).get("version")
         wanted = c.version_key if c.built else c.version.id

@@ -259,3 +259,13 @@ class TestMinimalChange:
         aborted = run_program(project, "integration")
         assert self.changed_components(weighted, aborted) == {"document_tagging"}
         assert self.changed_components(before, aborted) == set()
+
+
+def test_status_shows_both_tracks_and_their_weights(project: Path, cli) -> None:
+    from mlops.overview import overview
+
+    assert cli("canary", "start", "document_tagging", "154", "--weight", "10", "-s", "integration").exit_code == 0
+    rows = {row[0]: row for row in overview(project).rows}
+    assert rows["document_tagging"][2] == "158 v3 6a756cb9 x1 90% + canary 154 768c71ef 10%"
+    status = CliRunner().invoke(app, ["status", "-s", "integration"], catch_exceptions=False)
+    assert "154 (v2) 10% (stable 90%), sticky" in status.output

@@ -197,7 +197,7 @@ def status(
         else:
             raise ConfigError.one("--live", "", "needs the Pulumi CLI on PATH, or --outputs-file F")
     title = f"{env.project} / {stack} (namespace {env.namespace}, promotes to {env.promotes_to or '-'})"
-    columns = ["component", "type", "version", "label", "replicas", "worker group", "low latency"]
+    columns = ["component", "type", "version", "label", "replicas", "worker group", "low latency", "canary"]
     if deployed is not None:
         columns.insert(4, "deployed")
     rows = []
@@ -215,6 +215,12 @@ def status(
             ),
             f"{c.worker_group or '-'} ({s['worker_group'].source})",
             f"{str(c.low_latency_mode).lower()} ({s['low_latency_mode'].source})",
+            (
+                f"{c.canary.id}{f' ({c.canary.label})' if c.canary.label else ''} {c.pin.canary.weight}% "
+                f"(stable {100 - c.pin.canary.weight}%){', sticky' if c.pin.canary.sticky else ''}"
+                if c.canary is not None and c.pin.canary is not None
+                else "-"
+            ),
         ]
         if deployed is not None:
             live_version = (deployed.get(c.name) or {}).get("version")
