@@ -134,3 +134,36 @@ class TestArtifactReaders:
         run = run_program(project, "integration")
         [binding] = run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
         assert binding.inputs["bucket"] == "acme-models"
+
+
+# Which strict check each kind the program declares gets (issue 12, item 5).
+CHECKS = {
+    "kubernetes-validate strict (Kubernetes 1.34 schema)": {
+        "Namespace",
+        "ConfigMap",
+        "Secret",
+        "ServiceAccount",
+        "Deployment",
+        "Service",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "Ingress",
+    },
+    "vendored CRD schema, strict (Gateway API v1.3.0 standard channel)": {"Gateway", "HTTPRoute"},
+    "vendored CRD schema, strict (GoogleCloudPlatform/gke-gateway-api)": {"HealthCheckPolicy", "GCPBackendPolicy"},
+}
+
+
+def test_every_declared_kind_has_a_named_strict_check() -> None:
+    from .crd_validate import is_custom
+
+    kinds: dict[str, bool] = {}
+    for stack in ("integration", "uat", "production"):
+        for obj in run_program(REPO, stack).kubernetes_objects():
+            kinds[obj.kind] = is_custom(obj.inputs)
+    checked = set().union(*CHECKS.values())
+    assert set(kinds) <= checked, f"kinds without a named check: {set(kinds) - checked}"
+    for kind, custom in kinds.items():
+        builtin = kind in CHECKS["kubernetes-validate strict (Kubernetes 1.34 schema)"]
+        assert custom != builtin, kind
