@@ -279,6 +279,13 @@ def stack_outputs(
                 "version": c.version_key if c.built else c.version.id,
                 "label": None if c.built else c.version.label,
                 "replicas": c.replicas,
+                "autoscale": c.autoscale.model_dump() if c.autoscale is not None else None,
+                "rate_limit": c.rate_limit.model_dump() if c.rate_limit is not None else None,
+                "canary": (
+                    {"version": c.canary.id, "weight": c.pin.canary.weight, "sticky": c.pin.canary.sticky}
+                    if c.canary is not None and c.pin.canary is not None
+                    else None
+                ),
                 "worker_group": c.worker_group,
                 "low_latency_mode": c.low_latency_mode,
                 "image": image(c),
