@@ -59,8 +59,8 @@ def make_project(root: Path, count: int) -> None:
             "config:\n  gcp:project: acme\n"
             + chain
             + "  mlops:cluster: {name: ml, location: europe-west2,"
-            + " node_service_account: nodes@acme.iam.gserviceaccount.com}\n"
-            + "  mlops:ingress: {host: ml.acme.example}\n"
+            + " node_service_account: ml-nodes@acme.iam.gserviceaccount.com}\n"
+            + f"  mlops:routing: {{host: {stack}.ml.acme.example}}\n"
             + "  mlops:worker_groups:\n    pool: {worker_type: 32-CPU-256GB-RAM-AMD, min_size: 3, max_size: 30}\n"
             + "  mlops:settings: {worker_group: pool}\n  mlops:components:\n"
             + "".join(pins[stack])

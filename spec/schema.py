@@ -138,7 +138,10 @@ class ClusterConfig(Strict):
     @classmethod
     def _service_account(cls, value: str | None) -> str | None:
         if value is not None and not SERVICE_ACCOUNT.match(value):
-            raise ValueError(f"'{value}' is not a service account email (nodes@acme.iam.gserviceaccount.com)")
+            raise ValueError(
+                f"'{value}' is not a service account email: <6 to 30 lowercase letters, digits or '-'>@<project>"
+                ".iam.gserviceaccount.com (ml-nodes@acme.iam.gserviceaccount.com)"
+            )
         return value
 
     @model_validator(mode="after")
