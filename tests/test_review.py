@@ -146,6 +146,16 @@ class TestEveryChangeShows:
         assert change == "version changed" and before.startswith("205 (v2) sha256:") and after.startswith("207 ")
 
 
+def test_a_canary_shows_as_a_pin_change_and_its_objects(repo: Path) -> None:
+    def start(config: dict[str, Any]) -> None:
+        config["mlops:components"][0]["canary"] = {"version": 154, "weight": 10, "sticky": True}
+
+    edit_stack(repo, "integration", start)
+    integration = stack(as_json(), "integration")
+    assert rows(integration["pins"])["document_tagging.canary"] == ("canary changed", "-", "154 10% sticky")
+    assert objects(as_json(), "integration")["Deployment/document-tagging-canary"][0] == "added"
+
+
 class TestSecrets:
     def test_a_changed_secret_shows_as_secret_only(self, repo: Path) -> None:
         edit_stack(repo, "integration", lambda c: c["mlops:environment_config"].update(token={"secure": API_KEY}))
