@@ -36,6 +36,9 @@ class GatewaySite:
     certificate_map: str | None = None
     address: str | None = None
     tls_secret: str | None = None
+    # A Gateway shared by several environments ("namespace/name"), which routes attach to instead
+    # of the environment's own: its owner (a platform team) holds the address and certificates.
+    shared_gateway: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,10 @@ def gateway(site: GatewaySite) -> dict[str, Any]:
     }
 
 
-def _parent(section: str) -> list[dict[str, Any]]:
+def _parent(section: str, shared: str | None = None) -> list[dict[str, Any]]:
+    if shared is not None:
+        namespace, name = shared.split("/", 1)
+        return [{"kind": "Gateway", "name": name, "namespace": namespace, "sectionName": section}]
     return [{"kind": "Gateway", "name": GATEWAY_NAME, "sectionName": section}]
 
 
@@ -152,7 +158,7 @@ def http_route(route: GatewayRoute, site: GatewaySite, canary: tuple[Any, int] |
         "apiVersion": GATEWAY_API,
         "kind": "HTTPRoute",
         "metadata": _metadata(site, route.k8s_name),
-        "spec": {"parentRefs": _parent(HTTPS_LISTENER), "hostnames": [site.host], "rules": rules},
+        "spec": {"parentRefs": _parent(HTTPS_LISTENER, site.shared_gateway), "hostnames": [site.host], "rules": rules},
     }
 
 

@@ -57,7 +57,7 @@ def gateway_site(env: Environment, namespace: Any) -> GatewaySite:
     """On GKE's external class, the certificate and address come from Google Cloud (`Edge`, under
     names known offline); otherwise from a TLS Secret."""
     routing = env.config.routing
-    managed = env.config.is_gke and routing.class_name is None and not routing.internal
+    managed = env.config.is_gke and routing.class_name is None and not routing.internal and routing.gateway is None
     address, certificate_map = edge_names(env.namespace) if managed else (None, None)
     return GatewaySite(
         project=env.project,
@@ -68,6 +68,7 @@ def gateway_site(env: Environment, namespace: Any) -> GatewaySite:
         certificate_map=certificate_map,
         address=address,
         tls_secret=None if managed else routing.tls_secret,
+        shared_gateway=routing.gateway,
     )
 
 
@@ -85,8 +86,8 @@ def gateway_route(env: Environment, c: ResolvedComponent, service: Any) -> Gatew
 def routing_objects(env: Environment) -> dict[str, dict[str, Any]]:
     """The environment's own routing objects, by logical name: the Gateway and its HTTP -> HTTPS
     redirect (none for an Ingress: each component has its own)."""
-    if env.config.routing.kind != "gateway":
-        return {}
+    if env.config.routing.kind != "gateway" or env.config.routing.gateway is not None:
+        return {}  # an Ingress per component, or routes attached to a shared Gateway
     site = gateway_site(env, env.namespace)
     return {
         f"{env.name}-routes-gateway": gateway.gateway(site),

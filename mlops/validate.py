@@ -113,6 +113,8 @@ def _shared_hosts(envs: Mapping[str, Environment]) -> list[Problem]:
     found = []
     for stack, env in sorted(envs.items(), key=lambda item: (item[1].promotes_to is not None, item[0])):
         host = env.config.routing.host
+        if env.config.routing.gateway is not None:
+            continue  # routes on a shared Gateway: many environments, one host, told apart by path
         if host in owners:
             found.append(
                 Problem(

@@ -182,6 +182,8 @@ class RoutingConfig(Strict):
     tls_secret: str | None = None
     # internal gateway: the region's proxy-only subnet, where the load balancer connects from.
     proxy_source_ranges: list[str] = []
+    # gateway: attach to this shared Gateway ("namespace/name") instead of making the environment's own.
+    gateway: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
     @field_validator("host")
     @classmethod
@@ -218,6 +220,8 @@ class RoutingConfig(Strict):
                 raise ValueError(
                     "GKE's own Ingress cannot strip the URL prefix: use kind: gateway (GKE's Gateway controller)"
                 )
+        if self.gateway is not None and self.kind != "gateway":
+            raise ValueError("gateway (a shared Gateway to attach to) needs kind: gateway")
         if self.internal and not self.proxy_source_ranges:
             raise ValueError("an internal gateway needs proxy_source_ranges: the region's proxy-only subnet")
         return self

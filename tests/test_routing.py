@@ -167,3 +167,31 @@ def test_every_declared_kind_has_a_named_strict_check() -> None:
     for kind, custom in kinds.items():
         builtin = kind in CHECKS["kubernetes-validate strict (Kubernetes 1.34 schema)"]
         assert custom != builtin, kind
+
+
+def test_routes_attach_to_a_shared_gateway(project: Path) -> None:
+    """`gateway: namespace/name`: no Gateway, redirect, address or certificate of the environment's
+    own; its routes attach to the shared one, and several environments may share its host."""
+    for stack in ("integration", "uat"):
+        edit_stack(
+            project,
+            stack,
+            lambda c: c["mlops:routing"].update(host="ml.acme.example", gateway="platform-gateway/shared"),
+        )
+    run = run_program(project, "integration")
+    assert not [r for r in run.kubernetes_objects() if r.kind == "Gateway"]
+    assert not run.of_type("gcp:certificatemanager/certificate:Certificate")
+    routes = [r.inputs for r in run.kubernetes_objects() if r.kind == "HTTPRoute"]
+    assert routes and all(
+        r["spec"]["parentRefs"]
+        == [{"kind": "Gateway", "name": "shared", "namespace": "platform-gateway", "sectionName": "https"}]
+        for r in routes
+    )
+    from .crd_validate import validate_custom
+
+    for route in routes:
+        validate_custom(route)
+    from mlops.validate import chain_problems
+
+    envs = {s: load_environment(project, s) for s in ("integration", "uat", "production")}
+    assert not [p for p in chain_problems(project, envs) if "routing.host" in p.key]
