@@ -73,14 +73,8 @@ def gateway_site(env: Environment, namespace: Any) -> GatewaySite:
 
 
 def gateway_route(env: Environment, c: ResolvedComponent, service: Any) -> GatewayRoute:
-    return GatewayRoute(
-        component=c.name,
-        k8s_name=c.k8s_name,
-        prefix=route_prefix(env.project, env.name, c),
-        service=service,
-        port=SERVICE_PORT,
-        health_path=c.catalogue.health_path,
-    )
+    """The component's `route`, with the health path its health check policy uses."""
+    return GatewayRoute(**vars(route(env, c, service)), health_path=c.catalogue.health_path)
 
 
 def routing_objects(env: Environment) -> dict[str, dict[str, Any]]:

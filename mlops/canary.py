@@ -10,21 +10,8 @@ from typing import Any
 from mlops.promotion import Update, pinned, require_stack, update_pins
 from mlops.stackfile import pin_entries
 from spec.environment import Environment, load_environment
-from spec.errors import ConfigError, did_you_mean
+from spec.errors import ConfigError
 from spec.project import stack_file_name
-
-
-def _find(env: Environment, component: str, version: str) -> int:
-    entry = pinned(env, component).catalogue
-    found = entry.find_version(version)
-    if found is None:
-        choices = [str(v.id) for v in entry.versions] + [v.label for v in entry.versions if v.label]
-        raise ConfigError.one(
-            f"config/components/{component}.yaml",
-            "versions",
-            f"no version {version!r}{did_you_mean(version, choices)}; use an id or label: {', '.join(choices)}",
-        )
-    return found.id
 
 
 def _running(env: Environment, component: str) -> dict[str, Any]:
@@ -62,7 +49,7 @@ def prepare_start(root: Path, stack: str, component: str, version: str, weight: 
             f"mlops:components[{component}].canary",
             f"'{component}' runs a canary already ({current.pin.canary.version}): promote or abort it first",
         )
-    found = _find(env, component, version)
+    found = current.catalogue.require_version(version).id
     if found == current.version.id:
         raise ConfigError.one(
             f"config/components/{component}.yaml", "versions", f"{found} is the stable version: pick another"

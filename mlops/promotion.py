@@ -259,16 +259,7 @@ def prepare_pin(root: Path, stack: str, component: str, version: str, unverified
     require_stack(root, stack)
     env = load_environment(root, stack)
     current = pinned(env, component)
-    found = current.catalogue.find_version(version)
-    if found is None:
-        choices = [str(v.id) for v in current.catalogue.versions] + [
-            v.label for v in current.catalogue.versions if v.label
-        ]
-        raise ConfigError.one(
-            f"config/components/{component}.yaml",
-            "versions",
-            f"no version {version!r}{did_you_mean(version, choices)}; use an id or label: {', '.join(choices)}",
-        )
+    found = current.catalogue.require_version(version)
     pins = [dict(p, version=found.id) if p["name"] == component else p for p in pin_entries(env)]
     source: dict[str, Any] = {"component": component, "version": found.id}
     exempt = None
@@ -327,15 +318,7 @@ def prepare_add(root: Path, stack: str, component: str, version: str | None) -> 
             "",
             f"no catalogue component '{component}'{did_you_mean(component, catalogue)}: use one of {one_of(catalogue)}",
         )
-    ref = entry.default_version if version is None else version
-    found = entry.find_version(ref)
-    if found is None:
-        choices = [str(v.id) for v in entry.versions] + [v.label for v in entry.versions if v.label]
-        raise ConfigError.one(
-            f"config/components/{component}.yaml",
-            "versions",
-            f"no version {ref!r}{did_you_mean(str(ref), choices)}; use an id or label: {', '.join(choices)}",
-        )
+    found = entry.require_version(entry.default_version if version is None else version)
     pins = [*pin_entries(env), {"name": component, "type": entry.type, "version": found.id}]
     return update_pins(
         root, stack, "add", pins, {"component": component, "version": found.id}, provenance=False, before=env

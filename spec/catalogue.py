@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
+from spec.errors import ConfigError, did_you_mean
 from spec.quantities import parse_quantity
 from spec.schema import COMPONENT_NAME, DIGEST, IMAGE, LABEL, ComponentType, Strict
 
@@ -183,3 +184,18 @@ class CatalogueComponent(Strict):
             wanted = int(ref)
             return next((v for v in self.versions if v.id == wanted), None)
         return next((v for v in self.versions if v.label == ref), None)
+
+    def no_version(self, ref: int | str) -> str:
+        """The one-line reason `ref` names no version, with the choices."""
+        choices = [str(v.id) for v in self.versions] + [v.label for v in self.versions if v.label]
+        return (
+            f"no version {ref!r} of '{self.name}'{did_you_mean(str(ref), choices)}; "
+            f"use an id or label: {', '.join(choices)}"
+        )
+
+    def require_version(self, ref: int | str) -> Version:
+        """The version `ref` names, or one line naming the catalogue file and the choices."""
+        found = self.find_version(ref)
+        if found is None:
+            raise ConfigError.one(f"config/components/{self.name}.yaml", "versions", self.no_version(ref))
+        return found

@@ -88,6 +88,15 @@ def build_environment(
     # project level, not an environment level of the same values.
     if raw.get("settings") == project.settings.explicit() or raw.get("settings") in (None, {}):
         raw.pop("settings", None)
+    if "ingress" in raw:
+        # mlops:ingress became mlops:routing: say how to move rather than "unknown key".
+        raise ConfigError.one(
+            display,
+            "mlops:ingress",
+            "is now mlops:routing: write mlops:routing: {host: <host>} for GKE's Gateway (HTTPS with a "
+            "managed certificate), or {kind: ingress, host, class_name, controller_namespace, tls_secret} "
+            "to keep an Ingress (README: Routing)",
+        )
     try:
         config = StackConfig.model_validate(raw)
     except ValidationError as exc:
@@ -246,15 +255,8 @@ def _resolve_pins(
             continue
         version = entry.find_version(pin.version)
         if version is None:
-            choices = [str(v.id) for v in entry.versions] + [v.label for v in entry.versions if v.label]
-            problems.append(
-                Problem(
-                    display,
-                    f"{key}.version",
-                    f"'{pin.name}' has no version {pin.version!r} in config/components/{pin.name}.yaml"
-                    f"{did_you_mean(str(pin.version), choices)}; use an id or label: {', '.join(choices)}",
-                )
-            )
+            reason = entry.no_version(pin.version)
+            problems.append(Problem(display, f"{key}.version", f"{reason} (config/components/{pin.name}.yaml)"))
             continue
         canary = _canary_version(pin, entry, version, key, display, problems)
         resolved.append(
@@ -271,15 +273,7 @@ def _canary_version(
         return None
     found = entry.find_version(pin.canary.version)
     if found is None:
-        choices = [str(v.id) for v in entry.versions] + [v.label for v in entry.versions if v.label]
-        problems.append(
-            Problem(
-                display,
-                f"{key}.canary.version",
-                f"'{pin.name}' has no version {pin.canary.version!r}{did_you_mean(str(pin.canary.version), choices)}; "
-                f"use an id or label: {', '.join(choices)}",
-            )
-        )
+        problems.append(Problem(display, f"{key}.canary.version", entry.no_version(pin.canary.version)))
         return None
     if found.id == stable.id:
         problems.append(

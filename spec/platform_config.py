@@ -29,13 +29,13 @@ from pydantic import (
 
 from spec.errors import ConfigError, Problem
 from spec.problems import problems
+from spec.worker_types import REGION
 
 NAMESPACE = "platform"
 # Keys whose value is structured data (the CLI hands it over as JSON text).
 STRUCTURED_KEYS = ("master_authorized_networks", "labels")
 
 PROJECT_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
-REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 # GKE cluster names: at most 40 characters, lowercase letters, digits and '-'.
 CLUSTER_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 REPOSITORY_ID = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")

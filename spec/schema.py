@@ -347,18 +347,6 @@ class StackConfig(Strict):
             )
         return value
 
-    @model_validator(mode="before")
-    @classmethod
-    def _moved(cls, data: Any) -> Any:
-        # mlops:ingress became mlops:routing: say how to move rather than "unknown key".
-        if isinstance(data, dict) and "ingress" in data:
-            raise ValueError(
-                "mlops:ingress is now mlops:routing: write mlops:routing: {host: <host>} for GKE's Gateway "
-                "(HTTPS with a managed certificate), or {kind: ingress, host, class_name, controller_namespace, "
-                "tls_secret} to keep an Ingress (README: Routing)"
-            )
-        return data
-
     @model_validator(mode="after")
     def _where(self) -> StackConfig:
         if self.platform is None and self.cluster is None:

@@ -126,7 +126,7 @@ class TestValidation:
         )
         with pytest.raises(
             ConfigError,
-            match=r"mlops:components\[document_tagging\].canary.version: 'document_tagging' has no version 999",
+            match=r"mlops:components\[document_tagging\].canary.version: no version 999 of 'document_tagging'",
         ):
             load_environment(project, "uat")
 

@@ -63,7 +63,9 @@ class TestEdge:
 class TestConfiguration:
     def test_the_old_ingress_key_says_how_to_move(self, project: Path) -> None:
         edit_stack(project, "uat", lambda c: c.__setitem__("mlops:ingress", {"host": "ml.acme.example"}))
-        with pytest.raises(ConfigError, match=r"mlops:ingress is now mlops:routing: write mlops:routing: \{host"):
+        with pytest.raises(
+            ConfigError, match=r"Pulumi.uat.yaml: mlops:ingress: is now mlops:routing: write mlops:routing: \{host"
+        ):
             load_environment(project, "uat")
 
     def test_an_ingress_needs_its_class_controller_and_certificate(self, project: Path) -> None:
