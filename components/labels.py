@@ -5,6 +5,9 @@ from __future__ import annotations
 WORKER_GROUP_LABEL = "mlops.dev/worker-group"
 GKE_NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
 ENVIRONMENT_LABEL = "mlops.dev/environment"
+# The catalogue name of the component a pod runs, on both tracks (stable and canary): what its
+# PodMonitoring selects, so the two versions' metrics can be compared.
+COMPONENT_LABEL = "mlops.dev/component"
 
 
 def common_labels(project: str, environment: str) -> dict[str, str]:

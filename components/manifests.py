@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from components.labels import common_labels, selector_labels
+from components.labels import COMPONENT_LABEL, common_labels, selector_labels
 from components.pod_spec import APP_CONFIG_KEY, pod_spec
 
 ENVIRONMENT_CONFIG_NAME = "environment-config"
@@ -41,11 +41,17 @@ def keyed_hash(key: str, data: Any) -> str:
 
 @dataclass(frozen=True)
 class Callee:
-    """A component this one calls (catalogue `calls`, pinned in the same environment): its pods
-    and the port they listen on."""
+    """A component this one calls (catalogue `calls`, pinned in the same environment): its name,
+    its pods and the port they listen on."""
 
+    name: str
     k8s_name: str
     port: int
+
+    @property
+    def url(self) -> str:
+        """Its Service, by its name in the namespace both run in (port 80)."""
+        return f"http://{self.k8s_name}"
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ class ComponentServiceArgs:
     traffic_namespace: str | None = None
     # The catalogue's `calls`, both ways, limited to components pinned in the environment.
     calls: tuple[Callee, ...] = ()
-    callers: tuple[str, ...] = ()  # Kubernetes names of the components that call this one
+    callers: tuple[str, ...] = ()  # catalogue names of the components that call this one
     # The folder of the platform's artifact bucket the component reads (catalogue `artifacts.prefix`,
     # ending in '/'): its ServiceAccount is what a Workload Identity binding grants it to.
     artifacts_prefix: str | None = None
@@ -124,6 +130,7 @@ def component_labels(args: ComponentServiceArgs) -> dict[str, str]:
         **common_labels(args.project, args.environment),
         "app.kubernetes.io/name": args.k8s_name,
         "app.kubernetes.io/component": args.type,
+        COMPONENT_LABEL: args.component,
     }
 
 

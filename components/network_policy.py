@@ -1,10 +1,10 @@
 """Pure builder of one component's NetworkPolicy (no Pulumi import): everything the component may
 send and receive, in one object, on top of the namespace's default deny (`Foundation`).
 
-In: the ingress controller, and the components that declare a call to this one, on its container
-port only. Out: DNS, the GKE metadata server, the components it declares calls to (on their
-ports), and Google APIs over HTTPS when it reads model artifacts. Nothing else. Kubelet probes
-are not subject to NetworkPolicy.
+In: the ingress controller, the components that declare a call to this one, and Managed
+Prometheus's collectors, on its container port only. Out: DNS, the GKE metadata server, the
+components it declares calls to (on their ports), and Google APIs over HTTPS when it reads model
+artifacts. Nothing else. Kubelet probes are not subject to NetworkPolicy.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from components.labels import selector_labels
 from components.manifests import ComponentServiceArgs, component_labels
+from spec.resolved import k8s_name
 
 # Where Google's front ends and health checkers connect from (GKE's Gateway, container-native,
 # sends traffic straight to the pods' port from these).
@@ -28,6 +29,11 @@ PRIVATE_GOOGLE_APIS = "199.36.153.8/30"
 # address is allowed, never to a private or link-local one, where the cluster's own services
 # live. HTTPS only, and only for components that read artifacts.
 NOT_PUBLIC = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
+# Google Managed Prometheus: its collectors scrape each pod's metrics from their own namespace.
+GMP_COLLECTORS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gmp-system"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "collector"}},
+}
 KUBE_DNS = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
@@ -67,8 +73,13 @@ def _tcp(port: int) -> list[dict[str, Any]]:
 def _ingress(args: ComponentServiceArgs) -> list[dict[str, Any]]:
     rules = [{"from": ingress_sources(args), "ports": _tcp(args.port)}]
     if args.callers:
-        callers = [{"podSelector": {"matchLabels": selector_labels(name, args.environment)}} for name in args.callers]
+        callers = [
+            {"podSelector": {"matchLabels": selector_labels(k8s_name(name), args.environment)}}
+            for name in args.callers
+        ]
         rules.append({"from": callers, "ports": _tcp(args.port)})
+    # Metrics are served on the component's own port (its PodMonitoring scrapes `http`).
+    rules.append({"from": [GMP_COLLECTORS], "ports": _tcp(args.port)})
     return rules
 
 

@@ -4,6 +4,7 @@ in-flight requests. `manifests.deployment` wraps it in the Deployment's template
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from components.labels import WORKER_GROUP_LABEL, selector_labels
@@ -41,7 +42,7 @@ def pod_spec(args: ComponentServiceArgs, app_config_name: Any, service_account_n
             "fsGroup": RUN_AS_USER,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "containers": [_container(args, app_config_name)],
+        "containers": [_container(args)],
         "volumes": [
             {
                 "name": "mlops-config",
@@ -104,7 +105,9 @@ def _api_key_source(args: ComponentServiceArgs) -> list[dict[str, Any]]:
     return [{"secret": {"name": args.api_key_secret, "items": [{"key": API_KEY_KEY, "path": API_KEY_KEY}]}}]
 
 
-def _container(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, Any]:
+def _container(args: ComponentServiceArgs) -> dict[str, Any]:
+    # What the runtime helper (apps/mlops_runtime) reads, and nothing else: a test holds the two
+    # to the same list. Config and the API key are files (mounted below), never values here.
     env = [
         {"name": "MLOPS_PROJECT", "value": args.project},
         {"name": "MLOPS_ENVIRONMENT", "value": args.environment},
@@ -112,22 +115,17 @@ def _container(args: ComponentServiceArgs, app_config_name: Any) -> dict[str, An
         {"name": "MLOPS_COMPONENT_TYPE", "value": args.type},
         {"name": "MLOPS_VERSION", "value": str(args.version)},
         {"name": "MLOPS_VERSION_LABEL", "value": args.label or ""},
+        {"name": "MLOPS_TRACK", "value": args.track},
         {"name": "MLOPS_LOW_LATENCY_MODE", "value": "true" if args.low_latency_mode else "false"},
         {"name": "PORT", "value": str(args.port)},
         {"name": "MLOPS_APP_CONFIG_PATH", "value": f"{CONFIG_MOUNT}/{APP_CONFIG_KEY}"},
         {"name": "MLOPS_ENVIRONMENT_CONFIG_PATH", "value": f"{CONFIG_MOUNT}/{ENVIRONMENT_CONFIG_KEY}"},
-        {
-            "name": "MLOPS_APP_CONFIG",
-            "valueFrom": {"configMapKeyRef": {"name": app_config_name, "key": APP_CONFIG_KEY}},
-        },
     ]
-    if not args.environment_config_secret:
-        env.append(
-            {
-                "name": "MLOPS_ENVIRONMENT_CONFIG",
-                "valueFrom": {"configMapKeyRef": {"name": args.environment_config_name, "key": ENVIRONMENT_CONFIG_KEY}},
-            }
-        )
+    if args.calls:
+        urls = {callee.name: callee.url for callee in args.calls}
+        env.append({"name": "MLOPS_COMPONENT_URLS", "value": json.dumps(urls, sort_keys=True)})
+    if args.callers:
+        env.append({"name": "MLOPS_CALLERS", "value": ",".join(args.callers)})
     if _api_key_source(args):
         env.append({"name": "MLOPS_API_KEY_PATH", "value": f"{CONFIG_MOUNT}/{API_KEY_KEY}"})
     http = {"path": args.health_path, "port": "http"}

@@ -63,7 +63,7 @@ _CALLERS: dict[int, tuple[Environment, dict[str, tuple[str, ...]]]] = {}
 
 
 def _callers(env: Environment) -> dict[str, tuple[str, ...]]:
-    """Component -> the Kubernetes names of the pinned components whose catalogue `calls` it, once
+    """Component -> the names of the pinned components whose catalogue `calls` it, once
     per environment (as the hashes above: asking each component would be quadratic)."""
     known = _CALLERS.get(id(env))
     if known is None or known[0] is not env:
@@ -72,7 +72,7 @@ def _callers(env: Environment) -> dict[str, tuple[str, ...]]:
         index: dict[str, set[str]] = {}
         for caller in env.components:
             for name in caller.catalogue.calls:
-                index.setdefault(name, set()).add(caller.k8s_name)
+                index.setdefault(name, set()).add(caller.name)
         known = _CALLERS[id(env)] = (env, {name: tuple(sorted(found)) for name, found in index.items()})
     return known[1]
 
@@ -104,7 +104,7 @@ def service_args(env: Environment, c: ResolvedComponent, namespace: Any) -> Comp
         traffic_namespace=env.config.routing.controller_namespace,
         # A call to a component this environment does not pin opens nothing.
         calls=tuple(
-            Callee(env.by_name[name].k8s_name, env.by_name[name].catalogue.port)
+            Callee(name, env.by_name[name].k8s_name, env.by_name[name].catalogue.port)
             for name in sorted(c.catalogue.calls)
             if name in env.by_name
         ),

@@ -1,5 +1,5 @@
 """`mlops settings`: set or inherit `replicas`, `worker_group`, `low_latency_mode`, `autoscale`,
-`rate_limit` at the project (Pulumi.yaml), environment (`mlops:settings`) or component (`settings:`
+`rate_limit`, `alerts` at the project (Pulumi.yaml), environment (`mlops:settings`) or component (`settings:`
 on a pin) level.
 
 Values are parsed and checked before anything is written; the whole environment is validated
@@ -24,12 +24,16 @@ from spec.files import parse_yaml
 from spec.files import read_text as read_file_text
 from spec.problems import plain_key, problems
 from spec.project import NAMESPACE, PROJECT_FILE, list_stacks, stack_file_name
-from spec.schema import SETTING_KEYS, Autoscale, RateLimit
+from spec.settings import SETTING_KEYS, Alerts, Autoscale, RateLimit
 
 SETTINGS_KEY = f"{NAMESPACE}:settings"
 # Settings whose value is a mapping: given as the file has it, a YAML flow mapping.
-MAPPINGS: dict[str, type[BaseModel]] = {"autoscale": Autoscale, "rate_limit": RateLimit}
-EXAMPLES = {"autoscale": "{min: 2, max: 6, cpu_target_percent: 70}", "rate_limit": "{requests_per_minute: 20}"}
+MAPPINGS: dict[str, type[BaseModel]] = {"autoscale": Autoscale, "rate_limit": RateLimit, "alerts": Alerts}
+EXAMPLES = {
+    "autoscale": "{min: 2, max: 6, cpu_target_percent: 70}",
+    "rate_limit": "{requests_per_minute: 20}",
+    "alerts": "{error_ratio: 0.1, restarts: 5}",
+}
 
 
 def check_key(key: str) -> None:
@@ -64,7 +68,7 @@ def _mapping(key: str, text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError.one("VALUE", key, f"'{text}' is not a mapping: write it as in a stack file, {EXAMPLES[key]}")
     try:
-        return MAPPINGS[key].model_validate(data).model_dump()
+        return MAPPINGS[key].model_validate(data).model_dump(exclude_none=True)
     except ValidationError as exc:
         first = problems(exc, MAPPINGS[key], "VALUE", plain_key, data)[0]
         raise ConfigError.one("VALUE", f"{key}.{first.key}" if first.key else key, first.message) from None

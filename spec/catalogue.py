@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from spec.errors import ConfigError, did_you_mean
 from spec.quantities import parse_quantity
@@ -50,6 +50,36 @@ class SmokeRequest(Strict):
     json_body: Any = Field(default=None, alias="json")
 
 
+# gs://bucket/object: Cloud Storage bucket naming (3-63 of a-z 0-9 . _ -, alphanumeric at both ends)
+# and an object name, not a folder.
+GCS_URI = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]/[^\s]*[^/\s]$")
+
+
+class ModelConfig(Strict):
+    """A model version's `app_config.model`: what the server does and the artifact it loads. The
+    artifact is a Cloud Storage object (the server fetches it with its own Workload Identity) or a
+    path inside the image, relative to the component's source folder."""
+
+    task: Literal["classification", "regression"]
+    framework: Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+    artifact: str
+
+    @field_validator("artifact")
+    @classmethod
+    def _artifact(cls, value: str) -> str:
+        if "://" in value:
+            if not GCS_URI.match(value) or {".", ".."} & set(value[len("gs://") :].split("/")):
+                raise ValueError(
+                    f"'{value}' is not a Cloud Storage object: use gs://<bucket>/<path>/<file> (the server reads "
+                    "gs:// objects with its Workload Identity)"
+                )
+            return value
+        parts = value.split("/")
+        if value.startswith("/") or ".." in parts or not value.strip():
+            raise ValueError(f"'{value}' must be gs://<bucket>/<object>, or a path inside the component's folder")
+        return value
+
+
 class Version(Strict):
     id: Annotated[int, Field(strict=True, ge=1)]
     label: str | None = None
@@ -62,6 +92,19 @@ class Version(Strict):
     def _digest(cls, value: str) -> str:
         if not DIGEST.match(value):
             raise ValueError(f"'{value}' is not an image digest: use sha256: followed by 64 lowercase hex digits")
+        return value
+
+    @field_validator("app_config")
+    @classmethod
+    def _model(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """`model:` in an app config is the model contract every server reads: checked here, once."""
+        if value is not None and "model" in value:
+            try:
+                ModelConfig.model_validate(value["model"])
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                where = ".".join(str(p) for p in ("model", *error["loc"]))
+                raise ValueError(f"{where}: {error['msg'].removeprefix('Value error, ')}") from None
         return value
 
     @field_validator("label")
@@ -84,6 +127,28 @@ class BuildConfig(Strict):
     def _relative(cls, value: str | None) -> str | None:
         if value is not None and (value.startswith("/") or ".." in value.split("/") or not value.strip()):
             raise ValueError(f"'{value}' must be a path inside the repository, relative to its top (apps/my_model)")
+        return value
+
+
+class RunConfig(Strict):
+    """How `mlops run` starts the component on a laptop: `command` (`{port}` stands for the port;
+    a leading `python` is the repository's interpreter) in `directory` of the repository."""
+
+    directory: str
+    command: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+
+    @field_validator("directory")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        if value.startswith("/") or ".." in value.split("/") or not value.strip():
+            raise ValueError(f"'{value}' must be a folder of the repository, relative to its top (apps/my_model)")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _port(cls, value: list[str]) -> list[str]:
+        if not any("{port}" in part for part in value):
+            raise ValueError("the command must listen on {port} (for example --port {port}): mlops run picks the port")
         return value
 
 
@@ -118,6 +183,8 @@ class CatalogueComponent(Strict):
     build: BuildConfig | None = None
     port: Annotated[int, Field(ge=1, le=65535, strict=True)]
     health_path: str
+    # Where the pods serve Prometheus metrics (a PodMonitoring scrapes both tracks there).
+    metrics_path: str = "/metrics"
     resources: Resources
     default_version: Annotated[int, Field(strict=True, ge=1)] | str
     smoke: SmokeRequest | None = None
@@ -125,6 +192,7 @@ class CatalogueComponent(Strict):
     # and no others (the names are checked against the catalogue when an environment is built).
     calls: list[str] = Field(default_factory=list)
     artifacts: ArtifactsConfig | None = None
+    run: RunConfig | None = None
     versions: list[Version] = Field(min_length=1)
 
     @field_validator("name")
@@ -157,11 +225,11 @@ class CatalogueComponent(Strict):
             raise ValueError(f"'{value}' is not an image repository (example: europe-docker.pkg.dev/acme/ml/tagger)")
         return value
 
-    @field_validator("health_path")
+    @field_validator("health_path", "metrics_path")
     @classmethod
-    def _health(cls, value: str) -> str:
+    def _path(cls, value: str) -> str:
         if not value.startswith("/"):
-            raise ValueError(f"health_path '{value}' must start with '/'")
+            raise ValueError(f"'{value}' must start with '/'")
         return value
 
     @model_validator(mode="after")

@@ -9,20 +9,19 @@ from functools import cached_property
 from typing import Any, Literal
 
 from spec.catalogue import CatalogueComponent, Version
-from spec.schema import (
-    SETTING_KEYS,
-    SOURCE_VERSION,
-    Autoscale,
-    Pin,
-    RateLimit,
-    Settings,
-    StackConfig,
-    WorkerGroupConfig,
-)
+from spec.schema import SOURCE_VERSION, Pin, StackConfig, WorkerGroupConfig
+from spec.settings import ALERT_DEFAULTS, SETTING_KEYS, Alerts, Autoscale, RateLimit, Settings
 from spec.worker_types import is_region
 
 # Built-in settings: the lowest level of the hierarchy.
-BUILT_IN = {"replicas": 2, "worker_group": None, "low_latency_mode": False, "autoscale": None, "rate_limit": None}
+BUILT_IN = {
+    "replicas": 2,
+    "worker_group": None,
+    "low_latency_mode": False,
+    "autoscale": None,
+    "rate_limit": None,
+    "alerts": ALERT_DEFAULTS,
+}
 Level = Literal["built-in", "project", "environment", "component"]
 LEVELS: tuple[Level, ...] = ("built-in", "project", "environment", "component")
 
@@ -39,7 +38,8 @@ class ResolvedSetting:
 def resolve_settings(project: Settings, environment: Settings, component: Settings) -> dict[str, ResolvedSetting]:
     """Layer the settings: built-in < project < environment < component; the most specific wins.
     `replicas` and `autoscale` are one choice: the one from the more specific level wins and the
-    other resolves to None (from that level), so a component has a fixed count or a range."""
+    other resolves to None (from that level), so a component has a fixed count or a range.
+    `alerts` layers threshold by threshold: its source is the most specific level that sets one."""
     return dict(_layered((_held(project), _held(environment), _held(component))))
 
 
@@ -54,6 +54,8 @@ def _layered(levels: tuple[tuple[tuple[str, Any], ...], ...]) -> tuple[tuple[str
     resolved = {key: ResolvedSetting(value, "built-in") for key, value in BUILT_IN.items()}
     for source, level in zip(("project", "environment", "component"), levels, strict=True):
         for key, value in level:
+            if key == "alerts":
+                value = resolved[key].value.merged(value)
             resolved[key] = ResolvedSetting(value, source)  # type: ignore[arg-type]
     replicas, autoscale = resolved["replicas"], resolved["autoscale"]
     if autoscale.value is not None:
@@ -105,6 +107,11 @@ class ResolvedComponent:
     @property
     def rate_limit(self) -> RateLimit | None:
         return self.settings["rate_limit"].value
+
+    @property
+    def alerts(self) -> Alerts:
+        """Every threshold, each from the most specific level that sets it."""
+        return self.settings["alerts"].value
 
     @property
     def worker_group(self) -> str | None:

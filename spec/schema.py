@@ -11,9 +11,10 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from spec.errors import did_you_mean, one_of
+from spec.settings import Settings, Strict
 from spec.worker_types import WORKER_TYPES
 
 # Kubernetes object names we derive from user names must be DNS labels.
@@ -29,74 +30,6 @@ IMAGE = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z
 SERVICE_ACCOUNT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]@[-a-z0-9.]+\.iam\.gserviceaccount\.com$")
 
 ComponentType = Literal["app", "model"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --------------------------------------------------------------------------- settings
-
-
-SETTING_KEYS = ("replicas", "worker_group", "low_latency_mode", "autoscale", "rate_limit")
-
-
-class Autoscale(Strict):
-    """`autoscale`: a HorizontalPodAutoscaler keeps between `min` and `max` pods, adding pods while
-    their average CPU use is above `cpu_target_percent` of what they request."""
-
-    min: Annotated[int, Field(ge=1, le=500, strict=True)]
-    max: Annotated[int, Field(ge=1, le=500, strict=True)]
-    cpu_target_percent: Annotated[int, Field(ge=1, le=100, strict=True)]
-
-    @model_validator(mode="after")
-    def _range(self) -> Autoscale:
-        if self.min > self.max:
-            raise ValueError(f"min {self.min} is above max {self.max}: make min <= max")
-        return self
-
-    def __str__(self) -> str:
-        # As it is written in a file (and given to `mlops settings set`).
-        return f"{{min: {self.min}, max: {self.max}, cpu_target_percent: {self.cpu_target_percent}}}"
-
-
-class RateLimit(Strict):
-    """`rate_limit`: at most `requests_per_minute` requests a minute from one client IP address; the
-    load balancer (Cloud Armor) answers the rest with 429."""
-
-    requests_per_minute: Annotated[int, Field(ge=1, le=100000, strict=True)]
-
-    def __str__(self) -> str:
-        return f"{{requests_per_minute: {self.requests_per_minute}}}"
-
-
-class Settings(Strict):
-    """One level of the settings hierarchy; a key left out inherits from the level above."""
-
-    replicas: Annotated[int, Field(ge=1, le=500, strict=True)] | None = None
-    worker_group: str | None = None
-    low_latency_mode: Annotated[bool, Field(strict=True)] | None = None
-    # A fixed replica count or an autoscaled range: one or the other at each level.
-    autoscale: Autoscale | None = None
-    rate_limit: RateLimit | None = None
-
-    @model_validator(mode="after")
-    def _one_scale(self) -> Settings:
-        if self.replicas is not None and self.autoscale is not None:
-            raise ValueError(
-                "replicas and autoscale are both set here: a component runs a fixed count or an autoscaled "
-                "range, remove one of the two"
-            )
-        return self
-
-    def explicit(self) -> dict[str, Any]:
-        """The keys this level sets (the others inherit), as plain data (what a file holds)."""
-        found = {}
-        for key in SETTING_KEYS:
-            value = getattr(self, key)
-            if value is not None:
-                found[key] = value.model_dump() if isinstance(value, BaseModel) else value
-        return found
 
 
 # --------------------------------------------------------------------------- stack file
@@ -119,7 +52,7 @@ SOURCE_VERSION = "source"
 class PromotionConfig(Strict):
     """`mlops:promotion`: the recorded hotfix escape from the stack-reference guard."""
 
-    unverified: list[str] = []
+    unverified: list[str] = Field(default_factory=list)
 
 
 class ClusterConfig(Strict):
@@ -181,7 +114,7 @@ class RoutingConfig(Strict):
     # needed wherever Google's Certificate Manager is not used.
     tls_secret: str | None = None
     # internal gateway: the region's proxy-only subnet, where the load balancer connects from.
-    proxy_source_ranges: list[str] = []
+    proxy_source_ranges: list[str] = Field(default_factory=list)
     # gateway: attach to this shared Gateway ("namespace/name") instead of making the environment's own.
     gateway: str | None = Field(default=None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
@@ -330,10 +263,10 @@ class StackConfig(Strict):
     routing: RoutingConfig
     pulumi_org: str | None = None
     promotion: PromotionConfig = PromotionConfig()
-    worker_groups: dict[str, WorkerGroupConfig] = {}
+    worker_groups: dict[str, WorkerGroupConfig] = Field(default_factory=dict)
     settings: Settings = Settings()
-    environment_config: dict[str, Any] = {}
-    components: list[Pin] = []
+    environment_config: dict[str, Any] = Field(default_factory=dict)
+    components: list[Pin] = Field(default_factory=list)
     api_key: str | None = None
     promoted_from: PromotedFrom | None = None
     challenger: ChallengerMeta | None = None

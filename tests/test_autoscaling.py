@@ -16,7 +16,7 @@ from mlops.cli import app
 from mlops.overview import overview
 from spec.environment import load_environment, resolve_settings
 from spec.errors import ConfigError
-from spec.schema import Autoscale, Settings
+from spec.settings import Autoscale, Settings
 
 from .conftest import K8S_VERSION, REPO, Runner, edit_stack, edit_yaml, stack_config
 from .program_run import ProgramRun, run_program

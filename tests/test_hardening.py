@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from components.network_policy import GMP_COLLECTORS
 from spec.environment import load_environment
 
 from .conftest import COMMITTED_STACKS, REPO, stack_config
@@ -160,7 +161,7 @@ class TestNetworkIsolation:
             )
             assert spec["policyTypes"] == ["Ingress", "Egress"], f"NetworkPolicy {name}: not both ways"
 
-    def test_in_only_from_the_ingress_controller_and_declared_callers_on_the_port(self, run: ProgramRun) -> None:
+    def test_in_only_from_the_load_balancer_declared_callers_and_collectors_on_the_port(self, run: ProgramRun) -> None:
         outside = traffic_sources(run.stack)
         components = pinned(run.stack)
         for name, entry in components.items():
@@ -170,8 +171,10 @@ class TestNetworkIsolation:
             if callers:
                 selectors = [{"podSelector": {"matchLabels": self.selector(c, run.stack)}} for c in callers]
                 expected.append({"from": selectors, "ports": port})
+            expected.append({"from": [GMP_COLLECTORS], "ports": port})
             assert policies(run)[k8s(name)]["spec"]["ingress"] == expected, (
-                f"NetworkPolicy {k8s(name)}: ingress is not exactly the load balancer and declared callers"
+                f"NetworkPolicy {k8s(name)}: ingress is not exactly the load balancer, declared callers and "
+                "the metrics collectors"
             )
 
     def test_out_only_to_dns_metadata_declared_callees_and_google_apis_for_artifacts(self, run: ProgramRun) -> None:

@@ -70,8 +70,16 @@ class TestCalls:
         app_egress = app["nlp_document_classifier-network-policy"]["spec"]["egress"]
         assert app_egress[3:] == [{"to": [{"podSelector": callee}], "ports": [{"protocol": "TCP", "port": 8080}]}]
         model_ingress = model["document_tagging-network-policy"]["spec"]["ingress"]
-        assert model_ingress[1:] == [{"from": [{"podSelector": caller}], "ports": [{"protocol": "TCP", "port": 8080}]}]
-        assert len(other["sentiment_analysis-network-policy"]["spec"]["ingress"]) == 1
+        assert model_ingress[1:2] == [{"from": [{"podSelector": caller}], "ports": [{"protocol": "TCP", "port": 8080}]}]
+        # The caller is told where to call, by component name; the callee which callers to count.
+        [app_container] = app["nlp_document_classifier-deployment"]["spec"]["template"]["spec"]["containers"]
+        [model_container] = model["document_tagging-deployment"]["spec"]["template"]["spec"]["containers"]
+        app_env = {e["name"]: e.get("value") for e in app_container["env"]}
+        model_env = {e["name"]: e.get("value") for e in model_container["env"]}
+        assert json.loads(app_env["MLOPS_COMPONENT_URLS"]) == {"document_tagging": "http://document-tagging"}
+        assert model_env["MLOPS_CALLERS"] == "nlp_document_classifier"
+        # The other model is called by nobody: the load balancer and the metrics collectors only.
+        assert len(other["sentiment_analysis-network-policy"]["spec"]["ingress"]) == 2
 
     def test_an_unknown_call_is_one_line_naming_the_catalogue_file(self, project: Path) -> None:
         with_catalogue(project, "nlp_document_classifier", calls=["document_taging"])

@@ -73,11 +73,13 @@ class TestPinBump:
 
 
 def callers_policies(run: ProgramRun, component: str) -> set[str]:
-    """URNs of the NetworkPolicies of the components whose catalogue says they call `component`."""
+    """URNs of what a caller of `component` changes when it comes or goes: the NetworkPolicies
+    (the way to it opens or closes) and Deployments (MLOPS_COMPONENT_URLS names it, or no longer)
+    of the components whose catalogue says they call it."""
     from spec.project import load_catalogue
 
     callers = {name for name, entry in load_catalogue(REPO).items() if component in entry.calls}
-    return {r.urn for r in run.resources if r.kind == "NetworkPolicy" and r.parent in callers}
+    return {r.urn for r in run.resources if r.kind in ("NetworkPolicy", "Deployment") and r.parent in callers}
 
 
 class TestReorderAddRemove:
@@ -97,7 +99,7 @@ class TestReorderAddRemove:
         after = offline_engine(project, "integration")
         added, removed, modified = changed(before, after)
         assert not added
-        # Only the network policies of its callers change: their way to it closes.
+        # Only its callers change: their way to it closes, and they are no longer told its URL.
         assert modified == callers_policies(before, "sentiment_analysis")
         assert removed == owned_by(before, "sentiment_analysis")
         assert {r.kind for r in before.resources if r.urn in removed} >= {

@@ -15,7 +15,7 @@ from components.gateway import GatewayRoute, GatewaySite
 from components.security_policy import SECURITY_POLICY_TYPE, security_policy_name
 from spec.environment import load_environment, resolve_settings
 from spec.errors import ConfigError
-from spec.schema import RateLimit, Settings
+from spec.settings import RateLimit, Settings
 
 from .conftest import REPO, Runner, edit_stack, edit_yaml, stack_config
 from .crd_validate import validate_custom

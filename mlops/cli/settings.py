@@ -33,7 +33,7 @@ def settings_list(stack: StackOpt, component: ComponentOpt = None) -> None:
     """Each setting's value and the level it comes from (built-in, project, environment, component)."""
     from mlops.promotion import require_stack
     from spec.environment import load_environment
-    from spec.schema import SETTING_KEYS
+    from spec.settings import SETTING_KEYS
 
     root = project_root()
     require_stack(root, stack)
@@ -43,7 +43,7 @@ def settings_list(stack: StackOpt, component: ComponentOpt = None) -> None:
 
         pinned(env, component)
     from spec.environment import resolve_settings
-    from spec.schema import Settings
+    from spec.settings import Settings
 
     chosen = [env.by_name[component]] if component else env.components
     rows = []
