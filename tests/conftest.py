@@ -37,7 +37,7 @@ def project(tmp_path: Path) -> Path:
     for path in REPO.glob("Pulumi*.yaml"):
         shutil.copy(path, root / path.name)
     shutil.copytree(REPO / "config", root / "config")
-    for package in ("infra", "apps"):
+    for package in ("infra", "apps", "artifacts"):
         shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
     return root
 

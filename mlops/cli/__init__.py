@@ -9,7 +9,7 @@ import sys
 import typer
 
 import mlops.cli.review  # noqa: F401 - registers `mlops review`
-from mlops.cli import canary, catalogue, challenger, promote, settings, smoke, stacks  # noqa: F401 - registers commands
+from mlops.cli import canary, catalogue, challenger, promote, run, settings, smoke, stacks  # noqa: F401 - registers commands
 from mlops.cli.common import EXIT_ERROR, app
 
 __all__ = ["app", "main"]

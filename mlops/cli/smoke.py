@@ -27,6 +27,9 @@ def smoke(
         typer.Option("--outputs-file", help="Outputs as `pulumi stack output --json --show-secrets` prints them."),
     ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for every component to answer.")] = 300,
+    local: Annotated[
+        bool, typer.Option("--local", help="Check the components `mlops run -s STACK` runs on this machine.")
+    ] = False,
 ) -> None:
     """Call every component over HTTP (health, and a model's sample request); exit 0 only when all are healthy."""
     import os
@@ -41,14 +44,22 @@ def smoke(
     from mlops.promotion import require_stack
 
     require_stack(root, stack)
-    if outputs_file is not None:
+    local_key = None
+    if local and outputs_file is not None:
+        raise ConfigError.one("--local", "", "checks what mlops run started: leave out --outputs-file")
+    if local:
+        from mlops.local_run import smoke_outputs
+
+        outputs, local_key = smoke_outputs(root, stack)
+        display = f"local run of {stack}"
+    elif outputs_file is not None:
         outputs, display = read_outputs_file(outputs_file), str(outputs_file)
     elif automation.available():
         outputs, display = automation.outputs(root, stack), f"outputs of stack {stack}"
     else:
         raise ConfigError.one("--outputs-file", "", "needs the Pulumi CLI on PATH, or --outputs-file F")
     targets = smoke_checks.targets(outputs, load_catalogue(root), display)
-    api_key = os.environ.get("MLOPS_API_KEY") or outputs.get("api_key")
+    api_key = local_key or os.environ.get("MLOPS_API_KEY") or outputs.get("api_key")
     if any(t.type == "app" for t in targets) and not api_key:
         raise ConfigError.one(
             display, "api_key", "apps need the API key: set MLOPS_API_KEY, or export outputs with --show-secrets"
