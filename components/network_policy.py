@@ -74,8 +74,7 @@ def _ingress(args: ComponentServiceArgs) -> list[dict[str, Any]]:
     rules = [{"from": ingress_sources(args), "ports": _tcp(args.port)}]
     if args.callers:
         callers = [
-            {"podSelector": {"matchLabels": selector_labels(k8s_name(name), args.environment)}}
-            for name in args.callers
+            {"podSelector": {"matchLabels": selector_labels(k8s_name(name), args.environment)}} for name in args.callers
         ]
         rules.append({"from": callers, "ports": _tcp(args.port)})
     # Metrics are served on the component's own port (its PodMonitoring scrapes `http`).

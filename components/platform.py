@@ -252,7 +252,9 @@ class SharedPlatform(pulumi.ComponentResource):
             logging_config=container.ClusterLoggingConfigArgs(enable_components=["SYSTEM_COMPONENTS", "WORKLOADS"]),
             monitoring_service="monitoring.googleapis.com/kubernetes",
             monitoring_config=container.ClusterMonitoringConfigArgs(
-                enable_components=["SYSTEM_COMPONENTS"],
+                # POD: kube-state metrics of pods (container restarts), which the environments' alert
+                # rules read; without it their restart alert never fires.
+                enable_components=["SYSTEM_COMPONENTS", "POD"],
                 managed_prometheus=container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
             ),
             enable_shielded_nodes=True,

@@ -13,7 +13,7 @@ from components import environment_manifests as env_manifests
 from components import manifests
 from components.autoscaling import horizontal_pod_autoscaler
 from components.environment_manifests import EnvironmentSite
-from components.labels import GKE_NODE_POOL_LABEL, WORKER_GROUP_LABEL
+from components.labels import COMPONENT_LABEL, GKE_NODE_POOL_LABEL, WORKER_GROUP_LABEL, common_labels
 from components.manifests import (
     API_KEY_SECRET_NAME,
     ENVIRONMENT_CONFIG_NAME,
@@ -22,6 +22,7 @@ from components.manifests import (
     Callee,
     ComponentServiceArgs,
 )
+from components.monitoring import AlertThresholds, MonitoredComponent, alert_rules, pod_monitoring
 from components.network_policy import network_policy
 from components.node_pools import NODE_POOL_TYPE, WorkerGroupArgs, node_pool
 from components.routing import component_routes, protected_routes, routing_objects, traffic_cidrs
@@ -229,6 +230,57 @@ def component_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dic
             found[f"{c.name}-canary-disruption-budget"] = budget
         canary_service = track.k8s_name
     found.update(component_routes(env, c, c.k8s_name, canary_service))
+    found.update(component_monitoring(env, c))
+    return found
+
+
+# --------------------------------------------------------------------------- monitoring
+# Managed Prometheus's CRDs exist on GKE only: elsewhere (kind, minikube) nothing is declared.
+
+
+def component_monitoring(env: Environment, c: ResolvedComponent) -> dict[str, dict[str, Any]]:
+    """The component's PodMonitoring (both tracks), by logical name."""
+    if not env.config.is_gke:
+        return {}
+    labels = {**common_labels(env.project, env.name), "app.kubernetes.io/name": c.k8s_name, COMPONENT_LABEL: c.name}
+    monitor = pod_monitoring(
+        c.name, c.k8s_name, namespace=env.namespace, environment=env.name, labels=labels, path=c.catalogue.metrics_path
+    )
+    return {f"{c.name}-pod-monitoring": monitor}
+
+
+def alert_objects(env: Environment) -> dict[str, dict[str, Any]]:
+    """The environment's alert Rules: every component's thresholds (the layered `alerts` setting),
+    labelled with the notification channel its environment config names."""
+    if not env.config.is_gke or not env.components:
+        return {}
+    targets = []
+    # In name order: reordering pins must not change the object.
+    for c in sorted(env.components, key=lambda c: c.name):
+        a = c.alerts  # complete: the built-in level sets every threshold
+        thresholds = AlertThresholds(
+            client_requests_per_minute=a.client_requests_per_minute,
+            error_ratio=a.error_ratio,
+            canary_error_margin=a.canary_error_margin,
+            restarts=a.restarts,
+        )
+        targets.append(MonitoredComponent(c.name, c.k8s_name, thresholds))
+    rules = alert_rules(
+        targets,
+        namespace=env.namespace,
+        environment=env.name,
+        labels=common_labels(env.project, env.name),
+        notification_channel=env.notification_channel,
+    )
+    return {f"{env.name}-alert-rules": rules}
+
+
+def monitoring_objects(env: Environment) -> dict[str, dict[str, Any]]:
+    """What the program's `Monitors` declares: each component's PodMonitoring and the Rules."""
+    found: dict[str, dict[str, Any]] = {}
+    for c in env.components:
+        found.update(component_monitoring(env, c))
+    found.update(alert_objects(env))
     return found
 
 
@@ -281,6 +333,8 @@ def declared(env: Environment, api_key: Any, environment_config: Any) -> list[De
         found.append(
             Declared(kubernetes_type(manifest), name, ENVIRONMENT_GROUP, manifest, name in protected_routes(env))
         )
+    for name, manifest in alert_objects(env).items():
+        found.append(Declared(kubernetes_type(manifest), name, ENVIRONMENT_GROUP, manifest))
     return found
 
 

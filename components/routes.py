@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.custom_objects import custom_resource
 from components.manifests import resource_args
 
 
@@ -37,12 +38,5 @@ class Routes(pulumi.ComponentResource):
                 self.objects[logical] = k8s.networking.v1.Ingress(logical, **resource_args(manifest), opts=child)
             else:
                 # Gateway API and GKE policy kinds are custom resources (their CRDs ship with GKE).
-                self.objects[logical] = k8s.apiextensions.CustomResource(
-                    logical,
-                    api_version=manifest["apiVersion"],
-                    kind=manifest["kind"],
-                    metadata=manifest["metadata"],
-                    spec=manifest["spec"],
-                    opts=child,
-                )
+                self.objects[logical] = custom_resource(logical, manifest, child)
         self.register_outputs({})

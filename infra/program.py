@@ -14,7 +14,8 @@ from components.component_service import ComponentService
 from components.edge import Edge, EdgeArgs
 from components.foundation import Foundation, FoundationArgs
 from components.manifests import keyed_hash
-from components.render import canary_args, environment_site, service_args, worker_group_args
+from components.monitors import Monitors, MonitorsArgs
+from components.render import canary_args, environment_site, monitoring_objects, service_args, worker_group_args
 from components.routes import Routes, RoutesArgs
 from components.routing import component_routes, gateway_site, protected_routes, routing_objects
 from components.security_policy import RateLimit, RateLimitArgs
@@ -92,7 +93,7 @@ def source_images(inputs: StackInputs) -> dict[str, SourceImage]:
 def artifact_readers(env: Environment, platform: dict[str, Any] | None) -> None:
     """Read access to its folder of the artifact bucket for each component that declares one."""
     readers = [c for c in env.components if c.catalogue.artifacts is not None]
-    if not readers:
+    if not readers or not env.config.is_gke:  # Workload Identity is GKE's
         return
     import pulumi_gcp as gcp
 
@@ -228,6 +229,14 @@ def deploy(inputs: StackInputs) -> dict[str, Any]:
         # A backend policy names its Cloud Armor policy, which must exist first.
         opts=pulumi.ResourceOptions(providers=[provider], depends_on=[*([edge] if edge is not None else []), *limits]),
     )
+    monitoring = monitoring_objects(env)
+    if monitoring:
+        # Scrapes and alerts: each component's PodMonitoring, the environment's Rules.
+        Monitors(
+            f"{env.name}-monitoring",
+            MonitorsArgs(objects=monitoring),
+            opts=pulumi.ResourceOptions(providers=[provider], depends_on=[foundation]),
+        )
     outputs = stack_outputs(env, pools, {name: image.image for name, image in images.items()})
     outputs["namespace"] = namespace
     if edge is not None:

@@ -14,6 +14,7 @@ command lives, so that `mlops smoke --local` can find them; it is removed when t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -244,22 +245,25 @@ def write_state(root: Path, stack: str, started: dict[str, tuple[LocalComponent,
 
 
 def forget(root: Path, stack: str, names: list[str]) -> None:
-    """Remove `names` from the state file; the file goes when nothing is left."""
+    """Remove `names` from the state file; when nothing of the stack is left, its state file and
+    files go too (and `.mlops/` itself when empty)."""
     path = state_file(root, stack)
-    if not path.exists():
-        return
-    try:
-        data = read_state(root, stack)
-    except ConfigError:
-        path.unlink(missing_ok=True)
-        return
-    left = {n: i for n, i in data["components"].items() if n not in names}
+    left: dict[str, Any] = {}
+    if path.exists():
+        try:
+            left = {n: i for n, i in read_state(root, stack)["components"].items() if n not in names}
+        except ConfigError:
+            left = {}
     if left:
+        data = read_state(root, stack)
         data["components"] = left
         atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-    else:
-        path.unlink(missing_ok=True)
-        shutil.rmtree(run_dir(root, stack), ignore_errors=True)
+        return
+    path.unlink(missing_ok=True)
+    shutil.rmtree(run_dir(root, stack), ignore_errors=True)
+    for empty in (root / RUN_DIR, (root / RUN_DIR).parent):
+        with contextlib.suppress(OSError):
+            empty.rmdir()  # only when nothing else is left in it
 
 
 def smoke_outputs(root: Path, stack: str) -> tuple[dict[str, Any], str | None]:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from spec.catalogue import CatalogueComponent
 from spec.errors import Problem
-from spec.project import PROJECT_FILE
+from spec.project import PROJECT_FILE, SECRET_PLACEHOLDER
 from spec.resolved import ResolvedComponent
 from spec.schema import StackConfig
 from spec.worker_types import pool_zones
@@ -66,11 +66,13 @@ def check_routing(config: StackConfig, display: str, problems: list[Problem]) ->
 def check_artifacts(
     config: StackConfig, components: Iterable[CatalogueComponent], display: str, problems: list[Problem]
 ) -> None:
-    """A component that reads artifacts needs the bucket: the platform's, or one named with the cluster."""
-    if config.cluster is None:
+    """A component that reads artifacts on GKE needs the bucket its Workload Identity is granted: the
+    platform's, or one named with the cluster. Other clusters have no Workload Identity: nothing is
+    granted there, and the component brings its own way to read (or a path inside its image)."""
+    if config.cluster is None or not config.cluster.is_gke:
         return
     readers = [c.name for c in components if c.artifacts is not None]
-    if readers and (not config.cluster.is_gke or config.cluster.artifact_bucket is None):
+    if readers and config.cluster.artifact_bucket is None:
         problems.append(
             Problem(
                 display,
@@ -137,6 +139,23 @@ def check_production(
                     f"(production: no mlops:environment.promotes_to) and needs {needs}: {fix}",
                 )
             )
+
+
+def check_notification_channel(config: StackConfig, display: str, problems: list[Problem]) -> None:
+    """`notification_channel` in the environment config labels every alert (the managed
+    Alertmanager routes on it): a name, not a secret and not a structure."""
+    channel = config.environment_config.get("notification_channel")
+    if channel is None:
+        return
+    if not isinstance(channel, str) or not channel.strip() or channel == SECRET_PLACEHOLDER or len(channel) > 200:
+        problems.append(
+            Problem(
+                display,
+                "mlops:environment_config.notification_channel",
+                "must be the name of the channel alerts go to (plain text, as the managed Alertmanager's routes "
+                "match it), e.g. ml-oncall",
+            )
+        )
 
 
 def check_rate_limits(

@@ -16,7 +16,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from spec.catalogue import CatalogueComponent, Version
-from spec.checks import check_artifacts, check_node_pools, check_production, check_rate_limits, check_routing
+from spec.checks import (
+    check_artifacts,
+    check_node_pools,
+    check_notification_channel,
+    check_production,
+    check_rate_limits,
+    check_routing,
+)
 from spec.errors import ConfigError, Problem, did_you_mean, one_of
 from spec.problems import problems as pydantic_problems
 from spec.problems import stack_key
@@ -133,6 +140,7 @@ def build_environment(
     components = _resolve_pins(config, project.settings, catalogue, display, problems)
     check_artifacts(config, [c.catalogue for c in components], display, problems)
     check_rate_limits(config, components, display, problems)
+    check_notification_channel(config, display, problems)
     pinned = {pin.name for pin in config.components}
     for component in components:
         for callee in component.catalogue.calls:

@@ -183,6 +183,12 @@ class Environment:
     def worker_groups(self) -> dict[str, WorkerGroupConfig]:
         return self.config.worker_groups
 
+    @property
+    def notification_channel(self) -> str | None:
+        """The channel alerts go to (`notification_channel` in the environment config), if named."""
+        channel = self.config.environment_config.get("notification_channel")
+        return channel if isinstance(channel, str) and channel.strip() else None
+
     @cached_property
     def by_name(self) -> dict[str, ResolvedComponent]:
         return {c.name: c for c in self.components}

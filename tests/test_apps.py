@@ -1,16 +1,22 @@
 """The example component source trees under `apps/`: the document tagging model service answers
-in-process and as the image's own entrypoint, agrees with its catalogue entry, trains
-reproducibly, and its image is pinned and runs as non-root. Nothing here needs Docker."""
+in-process and as the image's own entrypoint, reads what the runtime helper gives it, agrees with
+its catalogue entry, trains reproducibly, and its image is pinned and runs as non-root. Nothing
+here needs Docker. (The web app in front of it: test_app_web.py.)"""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from importlib.metadata import distribution, version
 from pathlib import Path
 from typing import Any, ClassVar
@@ -25,14 +31,16 @@ from components.manifests import ComponentServiceArgs, deployment
 
 from .conftest import REPO, load_yaml
 
-APP_DIR = REPO / "apps" / "document_tagging"
+CONTEXT = REPO / "apps"
+APP_DIR = CONTEXT / "document_tagging"
 CATALOGUE = load_yaml(REPO / "config" / "components" / "document_tagging.yaml")
 if str(APP_DIR) not in sys.path:
     sys.path.insert(0, str(APP_DIR))
 
-from document_tagging.app import HEALTH_PATHS, create_app  # noqa: E402 (the app is not an installed package)
+from document_tagging.app import create_app  # noqa: E402 (the app is not an installed package)
 from document_tagging.model import dumps, train  # noqa: E402
 from document_tagging.settings import Settings, parse_app_config  # noqa: E402
+from mlops_runtime.service import HEALTH_PATHS  # noqa: E402
 
 CLEAR_TEXTS = {
     "business": "The bank's shares fell as investors worried about profits and interest rates.",
@@ -43,8 +51,12 @@ CLEAR_TEXTS = {
 }
 
 
-def client(env: dict[str, str] | None = None, **kwargs: Any) -> TestClient:
-    return TestClient(create_app(Settings.from_env(env or {})), **kwargs)
+def client(config: dict[str, Any] | None = None, env: dict[str, str] | None = None, **kwargs: Any) -> TestClient:
+    """The service as the environment `env` describes it, with the app config `config` when given."""
+    settings = Settings.from_env(env or {})
+    if config is not None:
+        settings = replace(settings, app_config=parse_app_config(config))
+    return TestClient(create_app(settings), **kwargs)
 
 
 def predict(test_client: TestClient, *texts: str) -> list[dict[str, Any]]:
@@ -64,15 +76,63 @@ def samples(test_client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str
     }
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
+def dockerfile_instructions(app_dir: Path = APP_DIR) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) per Dockerfile instruction, continuation lines joined."""
-    text = re.sub(r"\\\n", " ", (APP_DIR / "Dockerfile").read_text())
+    text = re.sub(r"\\\n", " ", (app_dir / "Dockerfile").read_text())
     lines = [line.strip() for line in text.splitlines()]
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines if line and line[0] != "#"]
 
 
-def entrypoint() -> list[str]:
-    return json.loads(next(args for name, args in dockerfile_instructions() if name == "ENTRYPOINT"))
+def entrypoint(app_dir: Path = APP_DIR) -> list[str]:
+    return json.loads(next(args for name, args in dockerfile_instructions(app_dir) if name == "ENTRYPOINT"))
+
+
+def dockerignored(path: str) -> bool:
+    """Whether apps/.dockerignore keeps `path` (relative to apps/, the build context) out, as
+    Docker reads it: `**` spans folders, `*` stays within one, a pattern that matches a parent
+    folder matches what is inside, `!` lets back in, the last matching line wins."""
+    lines = (CONTEXT / ".dockerignore").read_text().splitlines()
+    ignored = False
+    for line in (line.strip() for line in lines):
+        if not line or line.startswith("#"):
+            continue
+        negate, pattern = line.startswith("!"), line.lstrip("!").strip("/")
+        regex = re.escape(pattern).replace(r"\*\*/", "(?:.*/)?").replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
+        parts = path.strip("/").split("/")
+        if any(re.fullmatch(regex, "/".join(parts[:n])) for n in range(1, len(parts) + 1)):
+            ignored = not negate
+    return ignored
+
+
+def copied_sources(app_dir: Path) -> list[str]:
+    """What the Dockerfile copies from the build context (not from an earlier stage)."""
+    sources = []
+    for name, args in dockerfile_instructions(app_dir):
+        if name == "COPY" and not args.startswith("--from"):
+            sources += args.split()[:-1]
+    return sources
+
+
+@contextmanager
+def serving(arguments: list[str], cwd: Path, env: dict[str, str], port: int, health_path: str) -> Iterator[Any]:
+    """This Python running `arguments` (a server) in `cwd`, once it answers `health_path` on
+    127.0.0.1:`port` (its JSON answer is yielded); stopped afterwards."""
+    server = subprocess.Popen([sys.executable, *arguments], cwd=cwd, env=env, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while server.poll() is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{health_path}", timeout=2) as response:
+                    health = json.load(response)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"the server exited ({server.returncode}) or did not answer within 30 s")
+        yield health
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -97,7 +157,7 @@ class TestPredict:
         assert list(prediction["probabilities"].values()) == pytest.approx([0.2] * len(CLEAR_TEXTS))
 
     def test_threshold_decides_the_tags(self) -> None:
-        low = client({"MLOPS_APP_CONFIG": json.dumps({"threshold": 0.0})})
+        low = client({"threshold": 0.0})
         [prediction] = predict(low, CLEAR_TEXTS["sport"])
         assert prediction["tags"][0] == "sport"
         assert sorted(prediction["tags"]) == sorted(CLEAR_TEXTS)
@@ -107,7 +167,7 @@ class TestPredict:
     def test_merge_and_drop_classes(self) -> None:
         merge = {"tech": "technology", "business": "economy", "politics": "economy"}
         config = {"merge_classes": merge, "drop_classes": ["sport"]}
-        [prediction] = predict(client({"MLOPS_APP_CONFIG": json.dumps(config)}), CLEAR_TEXTS["tech"])
+        [prediction] = predict(client(config), CLEAR_TEXTS["tech"])
         assert sorted(prediction["probabilities"]) == ["economy", "entertainment", "technology"]
         assert sum(prediction["probabilities"].values()) == pytest.approx(1.0)
         assert prediction["tags"] == ["technology"]
@@ -122,7 +182,7 @@ class TestPredict:
 
     def test_api_key_when_one_is_mounted(self, tmp_path: Path) -> None:
         (tmp_path / "api-key").write_text("s3cret-key\n")
-        keyed = client({"MLOPS_API_KEY_PATH": str(tmp_path / "api-key")})
+        keyed = client(env={"MLOPS_API_KEY_PATH": str(tmp_path / "api-key")})
         body = {"instances": ["x"]}
         assert keyed.post("/predict", json=body).status_code == 401
         assert keyed.post("/predict", json=body, headers={"X-API-Key": "wrong"}).status_code == 401
@@ -135,25 +195,25 @@ class TestCatalogueAndDeployment:
     on the port, user and probe path the pod expects."""
 
     def test_health_paths(self) -> None:
-        test_client = client({"MLOPS_VERSION": "158"})
+        test_client = client(env={"MLOPS_VERSION": "158"})
         for path in ("/healthz", CATALOGUE["health_path"]):
             response = test_client.get(path)
             assert response.status_code == 200
-            assert response.json() == {"status": "ok", "component": "document_tagging", "version": "158"}
+            expected = {"status": "ok", "component": "document_tagging", "version": "158", "track": "stable"}
+            assert response.json() == expected
 
     @pytest.mark.parametrize("entry", CATALOGUE["versions"], ids=lambda v: str(v["id"]))
     def test_every_catalogued_app_config_starts_the_service(self, entry: dict[str, Any]) -> None:
-        test_client = client({"MLOPS_APP_CONFIG": json.dumps(entry.get("app_config", {}))})
+        test_client = client(entry.get("app_config", {}))
         [prediction] = predict(test_client, CLEAR_TEXTS["tech"])
         expected = entry.get("app_config", {}).get("merge_classes", {}).get("tech", "tech")
         assert prediction["tags"] == [expected]
 
     def test_reads_the_app_config_file_the_deployment_mounts(self, tmp_path: Path) -> None:
-        """The Deployment sets both MLOPS_APP_CONFIG_PATH and MLOPS_APP_CONFIG; the file wins."""
         path = tmp_path / "app_config.yaml"
         path.write_text(json.dumps({"threshold": 0.0}))
-        env = {"MLOPS_APP_CONFIG_PATH": str(path), "MLOPS_APP_CONFIG": json.dumps({"threshold": 1.0})}
-        assert Settings.from_env(env).app_config.threshold == 0.0
+        settings = Settings.from_env({"MLOPS_APP_CONFIG_PATH": str(path)})
+        assert (settings.app_config.threshold, settings.app_config.source) == (0.0, str(path))
 
     @staticmethod
     def pod(component_type: str) -> dict[str, Any]:
@@ -176,22 +236,6 @@ class TestCatalogueAndDeployment:
         )
         return deployment(args, "document-tagging-app-config-158")["spec"]["template"]["spec"]
 
-    def test_variables_the_service_reads_point_at_mounted_files(self) -> None:
-        [model_container] = self.pod("model")["containers"]
-        model_env = {item["name"] for item in model_container["env"]}
-        assert {"MLOPS_COMPONENT", "MLOPS_VERSION", "MLOPS_APP_CONFIG_PATH", "MLOPS_APP_CONFIG"} <= model_env
-        pod = self.pod("app")
-        [container] = pod["containers"]
-        mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
-        files = {
-            f"{mounts[volume['name']]}/{item['path']}"
-            for volume in pod["volumes"]
-            for source in volume.get("projected", {}).get("sources", [])
-            for item in next(iter(source.values()))["items"]
-        }
-        env = {item["name"]: item.get("value") for item in container["env"]}
-        assert {env["MLOPS_APP_CONFIG_PATH"], env["MLOPS_API_KEY_PATH"]} <= files
-
     def test_port_user_and_probes(self) -> None:
         pod = self.pod("model")
         [container] = pod["containers"]
@@ -204,46 +248,67 @@ class TestCatalogueAndDeployment:
 
 
 class TestMetrics:
-    """`/metrics` counts requests, latency and errors, labelled with component, version and track."""
+    """`/metrics` counts requests, latency and errors, labelled with component, version and track,
+    and the model's predictions and the feedback on them (the runtime helper's metrics)."""
 
-    ENV: ClassVar[dict[str, str]] = {"MLOPS_COMPONENT": "document_tagging", "MLOPS_VERSION": "158", "MLOPS_TRACK": "x"}
+    ENV: ClassVar[dict[str, str]] = {
+        "MLOPS_COMPONENT": "document_tagging",
+        "MLOPS_VERSION": "158",
+        "MLOPS_TRACK": "canary",
+        "MLOPS_CALLERS": "nlp_document_classifier",
+    }
 
     def labels(self, **extra: str) -> frozenset[tuple[str, str]]:
-        identity = {"component": "document_tagging", "version": "158", "track": "x"}
+        identity = {"component": "document_tagging", "version": "158", "track": "canary"}
         return frozenset({**identity, **extra}.items())
 
     def test_requests_latency_and_predictions(self) -> None:
-        test_client = client(self.ENV)
+        test_client = client(env=self.ENV)
         predict(test_client, CLEAR_TEXTS["sport"], CLEAR_TEXTS["politics"])
-        test_client.get("/healthz")
+        test_client.get("/healthz", headers={"X-Mlops-Caller": "nlp_document_classifier"})
         found = samples(test_client)
         route = {"method": "POST", "route": "/predict"}
-        assert found[("mlops_http_requests_total", self.labels(**route, status="200"))] == 1
+        assert found[("mlops_http_requests_total", self.labels(**route, status="200", caller="external"))] == 1
         assert found[("mlops_http_request_duration_seconds_count", self.labels(**route))] == 1
-        assert found[("mlops_http_requests_total", self.labels(method="GET", route="/healthz", status="200"))] == 1
-        assert found[("mlops_predictions_total", self.labels(tag="sport"))] == 1
-        assert found[("mlops_predictions_total", self.labels(tag="politics"))] == 1
+        health = {"method": "GET", "route": "/healthz", "status": "200", "caller": "nlp_document_classifier"}
+        assert found[("mlops_http_requests_total", self.labels(**health))] == 1
+        assert found[("mlops_predictions_total", self.labels(predicted="sport"))] == 1
+        assert found[("mlops_predictions_total", self.labels(predicted="politics"))] == 1
         assert not [key for key in found if key[0] == "mlops_http_errors_total"]
+
+    def test_feedback_names_a_tag_this_version_returns(self) -> None:
+        test_client = client({"merge_classes": {"tech": "technology"}}, self.ENV)
+        for correct in (True, True, False):
+            response = test_client.post("/feedback", json={"predicted": "technology", "correct": correct})
+            assert response.status_code == 200, response.text
+        # Merged away, or never a class: refused, so the label's values stay the version's tags.
+        for predicted in ("tech", "weather"):
+            assert test_client.post("/feedback", json={"predicted": predicted, "correct": True}).status_code == 422
+        found = samples(test_client)
+        assert found[("mlops_feedback_total", self.labels(predicted="technology", correct="true"))] == 2
+        assert found[("mlops_feedback_total", self.labels(predicted="technology", correct="false"))] == 1
+        assert found[("mlops_model_accuracy", self.labels())] == pytest.approx(2 / 3)
 
     def test_failures_are_counted_as_errors(self) -> None:
         class Broken:
             def tag(self, text: str) -> dict[str, Any]:
                 raise RuntimeError("model fell over")
 
-        test_client = client(self.ENV, raise_server_exceptions=False)
+        test_client = client(env=self.ENV, raise_server_exceptions=False)
         test_client.app.state.tagger = Broken()
         assert test_client.post("/predict", json={"instances": ["x"]}).status_code == 500
         found = samples(test_client)
         route = {"method": "POST", "route": "/predict"}
         assert found[("mlops_http_errors_total", self.labels(**route))] == 1
-        assert found[("mlops_http_requests_total", self.labels(**route, status="500"))] == 1
+        assert found[("mlops_http_requests_total", self.labels(**route, status="500", caller="external"))] == 1
 
     def test_unknown_paths_share_one_label(self) -> None:
-        test_client = client(self.ENV)
+        test_client = client(env=self.ENV)
         for path in ("/a", "/b/c"):
             assert test_client.get(path).status_code == 404
         found = samples(test_client)
-        assert found[("mlops_http_requests_total", self.labels(method="GET", route="unmatched", status="404"))] == 2
+        unmatched = {"method": "GET", "route": "unmatched", "status": "404", "caller": "external"}
+        assert found[("mlops_http_requests_total", self.labels(**unmatched))] == 2
 
 
 class TestBadInput:
@@ -251,10 +316,12 @@ class TestBadInput:
     port opens; never a traceback."""
 
     @pytest.fixture(autouse=True)
-    def bare_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Each test builds the app as the server does, from the process environment alone."""
+    def bare_environment(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        """Each test builds the app as the server does, from the process environment alone; gs://
+        artifacts come from an (empty) local mirror, never the network."""
         for name in [name for name in os.environ if name.startswith("MLOPS_")]:
             monkeypatch.delenv(name)
+        monkeypatch.setenv("MLOPS_ARTIFACT_MIRROR", str(tmp_path / "mirror"))
 
     @pytest.mark.parametrize(
         ("config", "key"),
@@ -266,13 +333,17 @@ class TestBadInput:
             ({"drop_classes": list(CLEAR_TEXTS)}, "drop_classes"),
             ({"target": "sentiment"}, "target"),
             ({"model": {"task": "regression"}}, "model.task"),
-            ({"model": {"artifact": "gs://acme-models/document_tagging/model.json"}}, "model.artifact"),
+            ({"model": {"framework": "sklearn"}}, "model.framework"),
+            ({"model": {"artifact": "gs://Acme_Models/model.json"}}, "model.artifact"),
+            ({"model": {"artifact": "../sentiment_analysis/model.json"}}, "model.artifact"),
+            ({"model": {"artifact": "gs://acme-models/document_tagging/model.json"}}, "not in the local mirror"),
             ({"model": {"artifact": "model/missing.json"}}, "missing.json"),
-            ([1, 2], "top level"),
+            ([1, 2], "JSON object"),
         ],
     )
-    def test_one_line(self, monkeypatch: pytest.MonkeyPatch, config: Any, key: str) -> None:
-        monkeypatch.setenv("MLOPS_APP_CONFIG", json.dumps(config))
+    def test_one_line(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config: Any, key: str) -> None:
+        (tmp_path / "app_config.yaml").write_text(json.dumps(config))
+        monkeypatch.setenv("MLOPS_APP_CONFIG_PATH", str(tmp_path / "app_config.yaml"))
         with pytest.raises(SystemExit) as exit_info:
             create_app()
         message = str(exit_info.value.code)
@@ -283,8 +354,13 @@ class TestBadInput:
     @pytest.mark.parametrize("variable", ["MLOPS_APP_CONFIG_PATH", "MLOPS_API_KEY_PATH"])
     def test_unreadable_file(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str) -> None:
         monkeypatch.setenv(variable, str(tmp_path / "absent"))
-        with pytest.raises(SystemExit, match=f"absent: cannot read .*: fix {variable}$"):
+        with pytest.raises(SystemExit, match=rf"absent \({variable}\): cannot read .*: fix {variable}$"):
             create_app()
+
+    def test_only_the_mounted_file_is_read(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Pods get the app config as a file only: the old inline variable means nothing now."""
+        monkeypatch.setenv("MLOPS_APP_CONFIG", json.dumps({"threshold": 7}))
+        assert create_app().title == "document_tagging"
 
 
 class TestEntrypoint:
@@ -306,30 +382,23 @@ class TestEntrypoint:
         command[command.index("--host") + 1] = "127.0.0.1"
         command[command.index("--port") + 1] = str(free_tcp_port)
         env = clean_env(MLOPS_VERSION="158")
-        server = subprocess.Popen([sys.executable, *command[1:]], cwd=APP_DIR, env=env, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{free_tcp_port}"
-        try:
-            deadline = time.monotonic() + 30
-            while server.poll() is None and time.monotonic() < deadline:
-                try:
-                    with urllib.request.urlopen(f"{base}{CATALOGUE['health_path']}", timeout=2) as response:
-                        assert json.load(response)["version"] == "158"
-                        break
-                except OSError:
-                    time.sleep(0.1)
-            else:
-                pytest.fail(f"the server exited ({server.returncode}) or did not answer within 30 s")
+        with serving(command[1:], APP_DIR, env, free_tcp_port, CATALOGUE["health_path"]) as health:
+            assert health["version"] == "158"
             body = json.dumps({"instances": [CLEAR_TEXTS["business"]]}).encode()
-            request = urllib.request.Request(f"{base}/predict", body, {"Content-Type": "application/json"})
+            request = urllib.request.Request(f"http://127.0.0.1:{free_tcp_port}/predict", body)
+            request.add_header("Content-Type", "application/json")
             with urllib.request.urlopen(request, timeout=10) as response:
                 assert json.load(response)["predictions"][0]["tags"] == ["business"]
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 class TestTraining:
-    """`train.py` is deterministic: the shipped model is exactly what it writes."""
+    """`train.py` is deterministic: the shipped model is exactly what it writes; training stays out
+    of the image; the app config may name another artifact, in the image or in a bucket."""
+
+    def test_training_stays_out_of_the_build_context(self) -> None:
+        assert dockerignored("document_tagging/train.py")
+        assert dockerignored("document_tagging/data/articles.jsonl")
+        assert not dockerignored("document_tagging/model/model.json")
 
     def test_retraining_reproduces_the_shipped_model(self, tmp_path: Path) -> None:
         out = tmp_path / "model.json"
@@ -337,27 +406,73 @@ class TestTraining:
         subprocess.run(command, check=True, capture_output=True, env=clean_env(), timeout=60)
         assert out.read_bytes() == (APP_DIR / "model" / "model.json").read_bytes()
 
-    def test_a_local_artifact_from_the_app_config(self, tmp_path: Path) -> None:
-        artifact = train([("goal match striker", "sport"), ("shares profit bank", "business")], "category")
-        (tmp_path / "model.json").write_text(dumps(artifact))
-        config = parse_app_config({"model": {"task": "classification", "artifact": str(tmp_path / "model.json")}})
-        [prediction] = predict(TestClient(create_app(Settings(app_config=config))), "the striker's goal")
+    ARTIFACT = "gs://acme-models/document_tagging/159/model.json"
+
+    @staticmethod
+    def small_model() -> str:
+        return dumps(train([("goal match striker", "sport"), ("shares profit bank", "business")], "category"))
+
+    def tagged_by(self, artifact: str) -> dict[str, Any]:
+        model = {"task": "classification", "framework": "naive-bayes", "artifact": artifact}
+        app = create_app(Settings(app_config=parse_app_config({"model": model})))
+        [prediction] = predict(TestClient(app), "the striker's goal")
+        return prediction
+
+    def test_a_gs_artifact_from_the_local_mirror(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        """`mlops run`: the bucket is a local folder (MLOPS_ARTIFACT_MIRROR), nothing is fetched."""
+        local = tmp_path / "acme-models" / "document_tagging" / "159" / "model.json"
+        local.parent.mkdir(parents=True)
+        local.write_text(self.small_model())
+        monkeypatch.setenv("MLOPS_ARTIFACT_MIRROR", str(tmp_path))
+        prediction = self.tagged_by(self.ARTIFACT)
         assert sorted(prediction["probabilities"]) == ["business", "sport"]
         assert prediction["tags"] == ["sport"]
 
+    def test_a_gs_artifact_from_the_bucket(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        """In the cluster the artifact is downloaded once, through the Cloud Storage JSON API
+        (here a stand-in on 127.0.0.1, named the way Google's libraries name an emulator)."""
+        body = self.small_model().encode()
+        asked: list[str] = []
+
+        class Bucket(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                asked.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the test reads `asked`, not the log."""
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Bucket)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        monkeypatch.delenv("MLOPS_ARTIFACT_MIRROR", raising=False)
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("MLOPS_ARTIFACT_CACHE", str(tmp_path / "cache"))
+        try:
+            assert self.tagged_by(self.ARTIFACT)["tags"] == ["sport"]
+            assert self.tagged_by(self.ARTIFACT)["tags"] == ["sport"]
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert asked == ["/storage/v1/b/acme-models/o/document_tagging%2F159%2Fmodel.json?alt=media"]
+
 
 class TestImage:
-    """The Dockerfile, read as text: a pinned base, a numeric non-root user, no caches, and a
-    lock file that pins everything the service imports, at the versions these tests ran."""
+    """The Dockerfile, read as text: a pinned base, a numeric non-root user, no caches, a build
+    context (apps/) that holds what it copies, and a lock file that pins everything the service
+    imports, at the versions these tests ran. test_app_web.py runs these on the web app's image."""
 
+    APP: ClassVar[Path] = APP_DIR
     PINNED_BASE = re.compile(r"^[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}( AS \w+)?$")
 
     def test_every_base_is_pinned_by_tag_and_digest(self) -> None:
-        bases = [args for name, args in dockerfile_instructions() if name == "FROM"]
+        bases = [args for name, args in dockerfile_instructions(self.APP) if name == "FROM"]
         assert bases and all(self.PINNED_BASE.match(base) and "slim" in base for base in bases), bases
 
     def test_runs_as_a_numeric_non_root_user(self) -> None:
-        instructions = dockerfile_instructions()
+        instructions = dockerfile_instructions(self.APP)
         final = instructions[max(i for i, (name, _) in enumerate(instructions) if name == "FROM") :]
         assert [args for name, args in final if name == "USER"] == ["10001:10001"]
         names = [name for name, _ in final]
@@ -365,22 +480,26 @@ class TestImage:
         assert ("HEALTHCHECK", "NONE") in final
 
     def test_no_package_caches(self) -> None:
-        installs = [args for name, args in dockerfile_instructions() if re.search(r"pip .*install", args)]
+        installs = [args for name, args in dockerfile_instructions(self.APP) if re.search(r"pip .*install", args)]
         assert installs and all("--no-cache-dir" in args for args in installs)
-        assert "apt-get" not in (APP_DIR / "Dockerfile").read_text()
+        assert "apt-get" not in (self.APP / "Dockerfile").read_text()
 
     def test_lock_pins_the_whole_closure_at_the_tested_versions(self) -> None:
-        lines = (APP_DIR / "requirements.txt").read_text().splitlines()
+        lines = (self.APP / "requirements.txt").read_text().splitlines()
         pins = dict(line.split("==") for line in lines if line and not line.startswith("#"))
         locked = {canonicalize_name(name): pinned for name, pinned in pins.items()}
         assert all(version(name) == pinned for name, pinned in locked.items())
         assert set(locked) == closure(["fastapi", "uvicorn", "prometheus-client"])
 
-    def test_build_context_leaves_out_training(self) -> None:
-        ignore = [line for line in (APP_DIR / ".dockerignore").read_text().splitlines() if line[:1] not in ("", "#")]
-        assert ignore[0] == "*"
-        allowed = {"!requirements.txt", "!document_tagging/", "!model/"}
-        assert {line for line in ignore if line.startswith("!")} == allowed
+    def test_copies_the_runtime_helper_and_only_what_the_context_holds(self) -> None:
+        """The context is apps/: every source exists there and .dockerignore lets it in (else the
+        build fails, or worse, copies an empty folder)."""
+        sources = copied_sources(self.APP)
+        assert "mlops_runtime/" in sources
+        assert f"{self.APP.name}/requirements.txt" in sources
+        for source in sources:
+            assert (CONTEXT / source).exists(), source
+            assert not dockerignored(source), f"apps/.dockerignore leaves {source} out of the build context"
 
 
 def closure(roots: list[str]) -> set[str]:

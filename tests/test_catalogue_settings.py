@@ -117,7 +117,7 @@ class TestComponents:
         assert "sentiment_analysis" not in load_environment(project, "uat").by_name
         result = cli("component", "add", "sentiment_analysis", "-s", "uat")
         assert result.exit_code == 0, result.output
-        assert load_environment(project, "uat").by_name["sentiment_analysis"].version.id == 207  # the default
+        assert load_environment(project, "uat").by_name["sentiment_analysis"].version.id == 210  # the default
         cli("component", "remove", "sentiment_analysis", "-s", "uat", "--yes")
         assert cli("component", "add", "sentiment_analysis", "-s", "uat", "--version", "v1").exit_code == 0
         assert load_environment(project, "uat").by_name["sentiment_analysis"].version.id == 201

@@ -179,9 +179,15 @@ class TestRunAll:
         )
         assert smoke.returncode == 1, smoke.stdout + smoke.stderr
         assert "sentiment_analysis" in smoke.stdout and "failed" in smoke.stderr
-        # The run notices, stops the others and removes its state: nothing is left behind.
+        # The others keep running until Ctrl-C; then the run says what stopped on its own, exits
+        # non-zero and leaves nothing behind.
+        os.kill(state["components"]["document_tagging"]["pid"], 0)
+        process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 1
-        assert not (project / ".mlops" / "run" / "integration.json").exists()
+        output = process.stdout.read() if process.stdout else ""
+        assert "sentiment_analysis stopped with exit code" in output
+        assert "1 of 3 components stopped on their own: sentiment_analysis" in output
+        assert not (project / ".mlops").exists()
         for name in ("document_tagging", "nlp_document_classifier"):
             with pytest.raises(ProcessLookupError):
                 os.kill(state["components"][name]["pid"], 0)
@@ -192,7 +198,7 @@ class TestRunAll:
         project, process, state = running
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
-        assert not (project / ".mlops" / "run").exists()
+        assert not (project / ".mlops").exists()
         for info in state["components"].values():
             with pytest.raises(ProcessLookupError):
                 os.kill(info["pid"], 0)

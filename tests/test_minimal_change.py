@@ -82,6 +82,11 @@ def callers_policies(run: ProgramRun, component: str) -> set[str]:
     return {r.urn for r in run.resources if r.kind in ("NetworkPolicy", "Deployment") and r.parent in callers}
 
 
+def alert_rules(run: ProgramRun) -> set[str]:
+    """URN of the environment's alert Rules (one group per component)."""
+    return {r.urn for r in run.resources if r.kind == "Rules"}
+
+
 class TestReorderAddRemove:
     def test_reordering_pins_changes_nothing(self, project: Path, offline_engine: Runner) -> None:
         before = offline_engine(project, "production")
@@ -99,8 +104,9 @@ class TestReorderAddRemove:
         after = offline_engine(project, "integration")
         added, removed, modified = changed(before, after)
         assert not added
-        # Only its callers change: their way to it closes, and they are no longer told its URL.
-        assert modified == callers_policies(before, "sentiment_analysis")
+        # Only its callers change (their way to it closes, they are no longer told its URL), and the
+        # environment's alert rules, which list every component.
+        assert modified == callers_policies(before, "sentiment_analysis") | alert_rules(before)
         assert removed == owned_by(before, "sentiment_analysis")
         assert {r.kind for r in before.resources if r.urn in removed} >= {
             "Deployment",
@@ -123,5 +129,5 @@ class TestReorderAddRemove:
         after = offline_engine(project, "uat")
         added, removed, modified = changed(before, after)
         assert not removed
-        assert modified == callers_policies(after, "document_tagging")
+        assert modified == callers_policies(after, "document_tagging") | alert_rules(after)
         assert added == owned_by(after, "document_tagging")

@@ -179,7 +179,7 @@ class TestPinRollbackHistory:
         cli("rollback", "-s", "uat", "--no-deploy", "--yes")
         result = cli("history", "-s", "uat")
         assert result.exit_code == 0
-        for word in ("promote", "pin", "rollback", "alice", "sentiment_analysis 207->205"):
+        for word in ("promote", "pin", "rollback", "alice", "sentiment_analysis 210->205"):
             assert word in result.output
         records = [json.loads(line) for line in (project / LOG_FILE).read_text().splitlines()]
         assert [r["action"] for r in records] == ["promote", "pin", "rollback"]
@@ -250,7 +250,7 @@ class TestPlan:
         manifests = [load_yaml(p) for p in out.glob("*/*.yaml") if p.parent.name != "_worker_groups"]
         # 6 of the environment (with the Gateway and its redirect), 7 per component (ServiceAccount,
         # NetworkPolicy, HTTPRoute, HealthCheckPolicy ...; integration runs one replica: no budget)
-        assert len(manifests) == 27
+        assert len(manifests) == 31  # 3 components x 8 objects, and 7 of the environment's
         for manifest in manifests:
             if is_custom(manifest):
                 validate_custom(manifest)

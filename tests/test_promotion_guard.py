@@ -420,7 +420,7 @@ def test_validate_names_a_build_context_that_is_missing(project: Path, monkeypat
     result = CliRunner().invoke(app, ["validate"], catch_exceptions=False)
     assert result.exit_code == 2
     assert (
-        "config/components/document_tagging.yaml: build.context: apps/document_tagging is not a directory"
+        "config/components/document_tagging.yaml: build.dockerfile: no Dockerfile at apps/document_tagging/Dockerfile"
         in result.output
     )
 

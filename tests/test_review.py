@@ -188,19 +188,19 @@ class TestCatalogue:
         edit_yaml(repo / "config" / "components" / f"{component}.yaml", change)
 
     def test_a_digest_changed_in_place_is_rejected(self, repo: Path) -> None:
-        self._edit_version(repo, "sentiment_analysis", 207, digest="sha256:" + "ab" * 32)
+        self._edit_version(repo, "sentiment_analysis", 210, digest="sha256:" + "ab" * 32)
         result = review("--format", "markdown")
         assert result.exit_code == 2
         top = result.stdout.split("####")[0]
         assert "**Rejected: versions are immutable: add a new version instead.**" in top
-        assert "config/components/sentiment_analysis.yaml: versions[id=207].digest" in top
+        assert "config/components/sentiment_analysis.yaml: versions[id=210].digest" in top
         assert result.stderr.strip().splitlines() == [
-            "config/components/sentiment_analysis.yaml: versions[id=207].digest: changed in place: "
+            "config/components/sentiment_analysis.yaml: versions[id=210].digest: changed in place: "
             "versions are immutable: add a new version instead"
         ]
         data = as_json()
         assert data["rejected"] is True
-        # Integration pins 207: its pin shows the new digest, not "unchanged".
+        # Integration pins 210: its pin shows the new digest, not "unchanged".
         change, _, after = rows(stack(data, "integration")["pins"])["sentiment_analysis"]
         assert (change, after) == ("digest changed", "sha256:" + "ab" * 32)
         assert "Deployment/sentiment-analysis" in objects(data, "integration")
@@ -214,21 +214,21 @@ class TestCatalogue:
     def test_a_new_version_is_accepted(self, repo: Path) -> None:
         def add(data: dict[str, Any]) -> None:
             digest = "sha256:" + "cd" * 32
-            data["versions"].append({"id": 208, "label": "v3", "digest": digest, "created": "2026-12-01"})
+            data["versions"].append({"id": 212, "label": "v4", "digest": digest, "created": "2026-12-01"})
 
         edit_yaml(repo / "config" / "components" / "sentiment_analysis.yaml", add)
         result = review("--format", "markdown")
         assert result.exit_code == 0, result.output
-        assert "| sentiment_analysis version 208 | added | - | v3 sha256:cdcd" in result.stdout
+        assert "| sentiment_analysis version 212 | added | - | v4 sha256:cdcd" in result.stdout
         assert "No change to what runs in: `integration`, `production`, `uat`." in result.stdout
         data = as_json()
         assert (data["rejected"], data["affected_stacks"]) == (False, [])
 
     def test_a_label_added_to_an_existing_version_is_not_a_rejection(self, repo: Path) -> None:
-        self._edit_version(repo, "sentiment_analysis", 207, label="v3")
+        self._edit_version(repo, "sentiment_analysis", 207, label="beta")
         data = as_json()
         assert data["rejected"] is False
-        assert rows(data["catalogue"]) == {"sentiment_analysis version 207: label": ("added", "-", "v3")}
+        assert rows(data["catalogue"]) == {"sentiment_analysis version 207: label": ("added", "-", "beta")}
 
 
 class TestProblems:

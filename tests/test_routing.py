@@ -130,6 +130,7 @@ class TestArtifactReaders:
         from .test_hardening_builders import with_catalogue
 
         with_catalogue(project, "sentiment_analysis", artifacts={"prefix": "models/sentiment"})
+        edit_stack(project, "integration", lambda c: c["mlops:cluster"].pop("artifact_bucket"))
         with pytest.raises(ConfigError, match=r"mlops:cluster.artifact_bucket: 'sentiment_analysis' reads model"):
             load_environment(project, "integration")
         edit_stack(project, "integration", lambda c: c["mlops:cluster"].update(artifact_bucket="acme-models"))
@@ -154,6 +155,7 @@ CHECKS = {
     },
     "vendored CRD schema, strict (Gateway API v1.3.0 standard channel)": {"Gateway", "HTTPRoute"},
     "vendored CRD schema, strict (GoogleCloudPlatform/gke-gateway-api)": {"HealthCheckPolicy", "GCPBackendPolicy"},
+    "vendored CRD schema, strict (GoogleCloudPlatform/prometheus-engine)": {"PodMonitoring", "Rules"},
 }
 
 

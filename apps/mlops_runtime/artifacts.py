@@ -11,6 +11,7 @@ libraries read them) point both at other hosts, e.g. a storage emulator."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -40,8 +41,8 @@ def parse_gcs_uri(uri: str) -> tuple[str, str]:
     bucket, _, name = uri[len("gs://") :].partition("/")
     if not BUCKET.match(bucket):
         raise RuntimeConfigError(f"{uri!r}: {bucket!r} is not a Cloud Storage bucket name")
-    parts = PurePosixPath(name).parts
-    if not name or name.endswith("/") or any(p in (".", "..") for p in parts):
+    # Split by hand: PurePosixPath would drop a '.' segment, which the bucket keeps as a name.
+    if not name or name.endswith("/") or any(p in ("", ".", "..") for p in name.split("/")):
         raise RuntimeConfigError(f"{uri!r}: name an object (gs://bucket/folder/model.json), not a folder")
     return bucket, name
 
@@ -101,8 +102,14 @@ def _download(bucket: str, name: str, target: Path, env: Mapping[str, str], time
     fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
+            expected = response.headers.get("Content-Length")
+            written = 0
             while chunk := response.read(CHUNK):
                 out.write(chunk)
+                written += len(chunk)
+        # A connection closed early ends the reads without an error: only a complete object is kept.
+        if expected is not None and expected.isdigit() and written != int(expected):
+            raise RuntimeConfigError(f"gs://{bucket}/{name}: download cut short ({written} of {expected} bytes)")
         os.replace(partial, target)
     except urllib.error.HTTPError as exc:
         hint = {
@@ -113,8 +120,8 @@ def _download(bucket: str, name: str, target: Path, env: Mapping[str, str], time
         raise RuntimeConfigError(
             f"gs://{bucket}/{name}: Cloud Storage answered {exc.code} ({hint.get(exc.code, exc.reason)})"
         ) from None
-    except OSError as exc:
-        raise RuntimeConfigError(f"gs://{bucket}/{name}: download failed ({exc})") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise RuntimeConfigError(f"gs://{bucket}/{name}: download failed ({exc!r})") from None
     finally:
         if os.path.exists(partial):
             os.unlink(partial)

@@ -152,6 +152,7 @@ def _supervise(root: Path, stack: str, planned: list, key_file: Path) -> None:
     tails: dict[str, list[str]] = {}
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
     stopping = False
+    dead: set[str] = set()
 
     def on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -194,12 +195,13 @@ def _supervise(root: Path, stack: str, planned: list, key_file: Path) -> None:
         shown = key_file.relative_to(root) if key_file.is_relative_to(root) else key_file
         typer.echo(f"API key (apps check X-API-Key): the file {shown}")
         typer.echo(f"Check them: mlops smoke --local -s {stack}     Stop: Ctrl-C")
-        while True:
+        # Like a compose file's services: one that stops is reported and the others keep running
+        # (smoke tests then fail on it); the run ends when all have stopped, or on Ctrl-C.
+        while len(dead) < len(processes):
             for name, process in processes.items():
-                if process.poll() is not None:
-                    raise typer.Exit(
-                        _failed(f"{name} stopped with exit code {process.returncode}; stopping the others")
-                    )
+                if name not in dead and process.poll() is not None:
+                    dead.add(name)
+                    typer.echo(f"{name} stopped with exit code {process.returncode}", err=True)
             time.sleep(0.5)
     except KeyboardInterrupt:
         stopping = True
@@ -209,6 +211,9 @@ def _supervise(root: Path, stack: str, planned: list, key_file: Path) -> None:
         local_run.forget(root, stack, [i.name for i in planned])
     if stopping:
         typer.echo("Stopped.")
+    if dead:
+        stopped = ", ".join(sorted(dead))
+        raise typer.Exit(_failed(f"{len(dead)} of {len(processes)} components stopped on their own: {stopped}"))
 
 
 def _failed(message: str) -> int:

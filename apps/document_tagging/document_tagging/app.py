@@ -1,5 +1,5 @@
-"""The HTTP service: `POST /predict`, `GET /healthz` (and `/health`, the catalogue's
-`health_path`), `GET /metrics`.
+"""The HTTP service: `POST /predict`, `POST /feedback`, `GET /healthz` (and `/health`, the
+catalogue's `health_path`), `GET /metrics`.
 
 `create_app` is a factory (`uvicorn --factory document_tagging.app:create_app`): importing this
 module reads nothing; the settings and the model are loaded when the server builds the app, and
@@ -7,17 +7,15 @@ bad input stops it with one line and a non-zero exit, before the port is opened.
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import FastAPI, Header, HTTPException, Response
+from fastapi import Depends, FastAPI
+from mlops_runtime.service import ModelMetrics, ServiceMetrics, add_health, key_checker
 from pydantic import BaseModel, ConfigDict, Field
 
-from document_tagging.metrics import Metrics
-from document_tagging.settings import Settings, SettingsError
+from document_tagging.settings import COMPONENT, Settings, SettingsError
 from document_tagging.tagging import Tagger
 
-HEALTH_PATHS = ("/healthz", "/health")
 MAX_INSTANCES = 256
 MAX_TEXT_CHARS = 100_000
 
@@ -38,46 +36,30 @@ class PredictResponse(BaseModel):
     predictions: list[Prediction]
 
 
-class Health(BaseModel):
-    status: str
-    component: str
-    version: str
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service for `settings` (default: read from the environment the Deployment provides)."""
     try:
         settings = Settings.from_env() if settings is None else settings
         tagger = Tagger.load(settings.app_config)
     except SettingsError as exc:
-        raise SystemExit(f"document_tagging: {exc}") from None
+        raise SystemExit(f"{COMPONENT}: {exc}") from None
 
-    app = FastAPI(title=settings.component, version=settings.version)
+    identity = settings.identity
+    app = FastAPI(title=identity.component, version=identity.version)
     app.state.tagger = tagger  # on the app, not in a closure: one place to swap it (tests break it on purpose)
-    metrics = Metrics(settings)
+    metrics = ServiceMetrics(identity, settings.callers)
     metrics.install(app)
+    predictions = ModelMetrics(metrics)
+    # Feedback may only name a tag this version can return: the metric's label values stay bounded.
+    predictions.install(app, tagger.classes)
+    add_health(app, identity)
 
-    def health() -> Health:
-        return Health(status="ok", component=settings.component, version=settings.version)
-
-    for path in HEALTH_PATHS:
-        app.add_api_route(path, health, methods=["GET"], response_model=Health)
-
-    @app.get("/metrics", include_in_schema=False)
-    def prometheus() -> Response:
-        return metrics.exposition()
-
-    @app.post("/predict")
-    def predict(
-        body: PredictRequest, x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None
-    ) -> PredictResponse:
-        if settings.api_key is not None and not hmac.compare_digest(
-            (x_api_key or "").encode(), settings.api_key.encode()
-        ):
-            raise HTTPException(status_code=401, detail="missing or wrong X-API-Key")
-        predictions = [app.state.tagger.tag(text) for text in body.instances]
-        for prediction in predictions:
-            metrics.count_prediction(prediction["tags"])
-        return PredictResponse(predictions=[Prediction(**p) for p in predictions])
+    @app.post("/predict", dependencies=[Depends(key_checker(settings.api_key))])
+    def predict(body: PredictRequest) -> PredictResponse:
+        results = [Prediction(**app.state.tagger.tag(text)) for text in body.instances]
+        for result in results:
+            for tag in result.tags:
+                predictions.count(tag)
+        return PredictResponse(predictions=results)
 
     return app

@@ -1,24 +1,27 @@
-"""What the service is told at start: the environment variables and files the stack's Deployment
-provides (components/manifests.py), and the version's app config.
+"""What the service is told at start, read through the runtime helper (`mlops_runtime`): its
+identity (metric labels), the version's app config, the API key when one is mounted, and the
+components that call it. The helper reads exactly the variables and files the stack's Deployment
+provides (components/pod_spec.py) and `mlops run` reproduces locally.
 
-Names read here, exactly as the Deployment sets them:
-- `MLOPS_COMPONENT`, `MLOPS_VERSION`: metric labels. `MLOPS_TRACK` (`stable` unless set) too.
-- `MLOPS_APP_CONFIG_PATH`: the mounted app config file (JSON text, which is also YAML); or, when
-  no path is set (a quick local run), `MLOPS_APP_CONFIG` holding that text. Neither: defaults.
-- `MLOPS_API_KEY_PATH`: when set, `/predict` requires that key in `X-API-Key`. The stack mounts
-  a key for apps only, so a model behind the stack answers without one."""
+This module checks the app config: each problem is one line naming the key and the fix."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-APP_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_MODEL = APP_ROOT / "model" / "model.json"
+import mlops_runtime
+from mlops_runtime import Identity, RuntimeConfigError
+from mlops_runtime.artifacts import parse_gcs_uri
+
+APP_DIR = Path(__file__).resolve().parent.parent
+SHIPPED_ARTIFACT = "model/model.json"
+COMPONENT = "document_tagging"
+# The one kind of model this server loads (model.py; its artifacts say "naive-bayes/1").
+FRAMEWORK = "naive-bayes"
 CATALOGUE_HINT = "the version's app_config in config/components/document_tagging.yaml"
 _KEYS = {"target", "threshold", "merge_classes", "drop_classes", "model"}
 _MODEL_KEYS = {"task", "framework", "artifact"}
@@ -37,62 +40,38 @@ class AppConfig:
     merge_classes: dict[str, str] = field(default_factory=dict)
     # ... and leave some out (the others are renormalised to sum to 1).
     drop_classes: frozenset[str] = frozenset()
-    artifact: Path = SHIPPED_MODEL
-    # Where this config came from (a file, MLOPS_APP_CONFIG or defaults), for error messages.
+    # A path relative to the app's folder (the same in the checkout and the image), or gs://;
+    # resolved when the model is loaded (a gs:// artifact may need a download).
+    artifact: str = SHIPPED_ARTIFACT
+    # Where this config came from (the mounted file, or defaults), for error messages.
     source: str = "defaults"
+
+
+def _default_identity() -> Identity:
+    return mlops_runtime.identity({}, default_component=COMPONENT)
 
 
 @dataclass(frozen=True)
 class Settings:
-    component: str = "document_tagging"
-    version: str = "dev"
-    track: str = "stable"
+    identity: Identity = field(default_factory=_default_identity)
     app_config: AppConfig = field(default_factory=AppConfig)
     api_key: str | None = None
+    callers: frozenset[str] = frozenset()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        source, data = _read_app_config(env)
-        return cls(
-            component=env.get("MLOPS_COMPONENT") or cls.component,
-            version=env.get("MLOPS_VERSION") or cls.version,
-            track=env.get("MLOPS_TRACK") or cls.track,
-            app_config=parse_app_config(data, source),
-            api_key=_read_api_key(env.get("MLOPS_API_KEY_PATH")),
-        )
-
-
-def _read_app_config(env: Mapping[str, str]) -> tuple[str, Any]:
-    path = env.get("MLOPS_APP_CONFIG_PATH")
-    if path:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SettingsError(
-                f"{path}: cannot read the app config ({exc.strerror}): fix MLOPS_APP_CONFIG_PATH"
-            ) from None
-        source = path
-    elif env.get("MLOPS_APP_CONFIG"):
-        text, source = env["MLOPS_APP_CONFIG"], "MLOPS_APP_CONFIG"
-    else:
-        return "defaults", {}
-    try:
-        return source, json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"{source}: the app config is not JSON ({exc.msg} at line {exc.lineno})") from None
-
-
-def _read_api_key(path: str | None) -> str | None:
-    if not path:
-        return None
-    try:
-        key = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise SettingsError(f"{path}: cannot read the API key ({exc.strerror}): fix MLOPS_API_KEY_PATH") from None
-    if not key:
-        raise SettingsError(f"{path}: the API key file is empty: set mlops:api_key in the stack")
-    return key
+            return cls(
+                identity=mlops_runtime.identity(env, default_component=COMPONENT),
+                app_config=parse_app_config(
+                    mlops_runtime.app_config(env), env.get(mlops_runtime.APP_CONFIG_PATH) or "defaults"
+                ),
+                api_key=mlops_runtime.api_key(env),
+                callers=mlops_runtime.callers(env),
+            )
+        except RuntimeConfigError as exc:
+            raise SettingsError(str(exc)) from None
 
 
 def parse_app_config(data: Any, source: str = "app config") -> AppConfig:
@@ -128,24 +107,36 @@ def parse_app_config(data: Any, source: str = "app config") -> AppConfig:
     )
 
 
-def _artifact(model: Any, bad: Callable[[str, str], SettingsError]) -> Path:
+def _artifact(model: Any, bad: Callable[[str, str], SettingsError]) -> str:
     if not isinstance(model, dict):
         raise bad("model", "must be a mapping with task, framework and artifact")
     unknown = sorted(set(model) - _MODEL_KEYS)
     if unknown:
         raise bad(f"model.{unknown[0]}", f"is not known (known: {', '.join(sorted(_MODEL_KEYS))})")
-    if model.get("task", "classification") != "classification":
-        raise bad("model.task", f"is {model['task']!r}, but this server only classifies: use classification")
-    artifact = model.get("artifact")
-    if artifact is None:
-        return SHIPPED_MODEL
-    if not isinstance(artifact, str) or not artifact:
-        raise bad("model.artifact", "must be a path to a model.json")
+    task = model.get("task", "classification")
+    if task != "classification":
+        raise bad("model.task", f"is {task!r}, but a tagger only classifies: use classification")
+    framework = model.get("framework", FRAMEWORK)
+    if framework != FRAMEWORK:
+        raise bad("model.framework", f"is {framework!r}, but this server serves {FRAMEWORK} models: use {FRAMEWORK}")
+    artifact = model.get("artifact", SHIPPED_ARTIFACT)
+    if not isinstance(artifact, str) or not artifact.strip():
+        raise bad("model.artifact", "must be a path inside apps/document_tagging/ or a gs://bucket/object URI")
     if "://" in artifact:
-        raise bad(
-            "model.artifact",
-            f"is {artifact!r}, a URI this server cannot fetch yet (give a path inside the image, or none for "
-            "the shipped model)",
-        )
-    # Relative to the app's directory, so the same value works from a checkout and in the image.
-    return APP_ROOT / artifact
+        try:
+            parse_gcs_uri(artifact)
+        except RuntimeConfigError as exc:
+            raise bad("model.artifact", str(exc)) from None
+    elif PurePosixPath(artifact).is_absolute() or ".." in PurePosixPath(artifact).parts:
+        raise bad("model.artifact", f"is {artifact!r}: give a path relative to apps/document_tagging/, or gs://")
+    return artifact
+
+
+def artifact_file(config: AppConfig) -> Path:
+    """The local file holding the app config's artifact (a gs:// one is fetched with the pod's
+    identity, or read from the local mirror `mlops run` names): the runtime helper's one
+    resolution, so the image and a laptop agree."""
+    try:
+        return mlops_runtime.artifact_path(config.artifact, base=APP_DIR)
+    except RuntimeConfigError as exc:
+        raise SettingsError(f"{config.source}: model.artifact: {exc}") from None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from document_tagging.model import Model, ModelError
-from document_tagging.settings import CATALOGUE_HINT, AppConfig, SettingsError
+from document_tagging.settings import CATALOGUE_HINT, AppConfig, SettingsError, artifact_file
 
 
 @dataclass(frozen=True)
@@ -18,21 +18,28 @@ class Tagger:
     @classmethod
     def load(cls, config: AppConfig) -> Tagger:
         """The model the app config names, checked against it; every failure is a SettingsError."""
+        path = artifact_file(config)
         try:
-            model = Model.load(config.artifact)
+            model = Model.load(path)
         except ModelError as exc:
             raise SettingsError(
-                f"{config.source}: model.artifact {config.artifact} {exc}: fix {CATALOGUE_HINT}, or retrain"
+                f"{config.source}: model.artifact {path} {exc}: fix {CATALOGUE_HINT}, or retrain"
             ) from None
         if model.target != config.target:
             raise SettingsError(
                 f"{config.source}: target is {config.target!r} but the model at {config.artifact} predicts "
                 f"{model.target!r}: fix {CATALOGUE_HINT}"
             )
-        kept = {config.merge_classes.get(name, name) for name in model.classes} - config.drop_classes
-        if not kept:
+        tagger = cls(model, config)
+        if not tagger.classes:
             raise SettingsError(f"{config.source}: drop_classes leaves no class to predict: fix {CATALOGUE_HINT}")
-        return cls(model, config)
+        return tagger
+
+    @property
+    def classes(self) -> frozenset[str]:
+        """The tags this tagger can return: the model's classes, renamed, less the dropped ones."""
+        renamed = {self.config.merge_classes.get(name, name) for name in self.model.classes}
+        return frozenset(renamed - self.config.drop_classes)
 
     def tag(self, text: str) -> dict[str, Any]:
         merged: dict[str, float] = {}

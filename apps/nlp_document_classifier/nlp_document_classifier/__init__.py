@@ -1,0 +1,1 @@
+"""The NLP document classifier web app (see ../../README.md)."""
