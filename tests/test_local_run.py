@@ -163,7 +163,7 @@ class TestRunAll:
             timeout=60,
         )
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
-        assert "checks passed" in smoke.stdout
+        assert "All 6 checks passed." in smoke.stdout  # health of each, and a sample request of each
 
     def test_smoke_fails_when_one_component_is_stopped(
         self, running: tuple[Path, subprocess.Popen[str], dict[str, Any]]

@@ -157,7 +157,9 @@ def _supervise(root: Path, stack: str, planned: list, key_file: Path) -> None:
     def on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C and a plain kill stop the run the same way (handled explicitly: a run started in
+    # the background by a script inherits an ignored SIGINT).
+    previous = {sig: signal.signal(sig, on_term) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for item in planned:
             process = subprocess.Popen(
@@ -206,7 +208,8 @@ def _supervise(root: Path, stack: str, planned: list, key_file: Path) -> None:
     except KeyboardInterrupt:
         stopping = True
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         _stop(processes)
         local_run.forget(root, stack, [i.name for i in planned])
     if stopping:
