@@ -18,10 +18,10 @@ from mlops.cli.common import (
 # --------------------------------------------------------------------------- settings
 
 settings_app = typer.Typer(
-    help="replicas, worker_group, low_latency_mode, autoscale, rate_limit per level: list, set, inherit.",
+    help="replicas, worker_group, low_latency_mode, autoscale, rate_limit, alerts per level: list, set, inherit.",
     no_args_is_help=True,
 )
-KEYS_HELP = "replicas, worker_group, low_latency_mode, autoscale or rate_limit."
+KEYS_HELP = "replicas, worker_group, low_latency_mode, autoscale, rate_limit or alerts."
 app.add_typer(settings_app, name="settings")
 ComponentOpt = Annotated[str | None, typer.Option("--component", help="Act on this component's level.")]
 ProjectOpt = Annotated[bool, typer.Option("--project", help="Act on the project level (Pulumi.yaml).")]
@@ -86,7 +86,8 @@ def settings_set(
         str,
         typer.Argument(
             help="The value (replicas 3, worker_group gpu-pool, low_latency_mode true, "
-            "autoscale '{min: 2, max: 6, cpu_target_percent: 70}', rate_limit '{requests_per_minute: 20}')."
+            "autoscale '{min: 2, max: 6, cpu_target_percent: 70}', rate_limit '{requests_per_minute: 20}', "
+            "alerts '{error_ratio: 0.1, restarts: 5}')."
         ),
     ],
     stack: Annotated[str | None, typer.Option("--stack", "-s", help="The stack (environment level).")] = None,
