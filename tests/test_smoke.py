@@ -114,7 +114,7 @@ class TestSmoke:
         path, started = uat_servers(servers, tmp_path, {})
         result = cli("smoke", "-s", "uat", "--outputs-file", str(path), "--timeout", "10")
         assert result.exit_code == 0, result.output
-        assert "All 5 checks passed." in result.output
+        assert "All 6 checks passed." in result.output  # each health path, and each sample request
         assert API_KEY not in result.output
         # the health path from the catalogue, relative to the component's URL
         paths = [p for _, p, _ in started["sentiment_analysis"].requests]
@@ -146,7 +146,8 @@ class TestSmoke:
         result = cli("smoke", "-s", "uat", "--outputs-file", str(path), "--timeout", "10")
         assert result.exit_code == 1
         assert "refused the API key" in result.output
-        assert len(started["nlp_document_classifier"].requests) == 1
+        # Each of the app's checks (health, sample request) is tried once: a refused key is not retried.
+        assert sorted(m for m, _, _ in started["nlp_document_classifier"].requests) == ["GET", "POST"]
         assert "wrong-key" not in result.output
 
     def test_nothing_listening(self, project: Path, cli, tmp_path: Path) -> None:
