@@ -8,18 +8,12 @@ and the CNAME that proves the domain to Certificate Manager (it issues and renew
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
-
-def edge_names(namespace: str) -> tuple[str, str]:
-    """(address name, certificate map name): GCP names, at most 63 characters."""
-    digest = hashlib.sha256(namespace.encode()).hexdigest()[:8]
-    base = namespace if len(namespace) <= 50 else f"{namespace[:41]}-{digest}"
-    return f"{base}-gateway-ip", f"{base}-certificates"
+from components.gcp_names import edge_names
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,10 @@ from typing import Any
 
 from components import gateway, manifests
 from components.backend_policy import backend_policy
-from components.edge import edge_names
 from components.gateway import EXTERNAL_CLASS, INTERNAL_CLASS, GatewayRoute, GatewaySite
+from components.gcp_names import edge_names, security_policy_name
 from components.manifests import SERVICE_PORT, IngressSite, Route
 from components.network_policy import GOOGLE_FRONT_ENDS
-from components.security_policy import security_policy_name
 from spec.environment import Environment, ResolvedComponent, route_prefix
 
 # How long a sticky canary keeps a client on the track it first got.

@@ -6,11 +6,12 @@ so its name is fixed here and known offline (`security_policy_name`)."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+
+from components.gcp_names import security_policy_name
 
 SECURITY_POLICY_TYPE = "gcp:compute/securityPolicy:SecurityPolicy"
 THROTTLE_PRIORITY = 1000
@@ -18,15 +19,6 @@ THROTTLE_PRIORITY = 1000
 DEFAULT_RULE_PRIORITY = 2147483647
 # Rate limits count over an interval; a minute is one of the intervals Cloud Armor accepts.
 INTERVAL_SECONDS = 60
-
-
-def security_policy_name(namespace: str, component: str) -> str:
-    """The policy's GCP name: lowercase, at most 63 characters, unique per environment and component
-    (`component` is its Kubernetes name); a long one is cut and keeps a hash of the whole."""
-    base = f"{namespace}-{component}"
-    if len(base) > 52:
-        base = f"{base[:43]}-{hashlib.sha256(base.encode()).hexdigest()[:8]}"
-    return f"{base}-rate-limit"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from pydantic import ValidationError
 
 from components.backend_policy import backend_policy
 from components.gateway import GatewayRoute, GatewaySite
-from components.security_policy import SECURITY_POLICY_TYPE, security_policy_name
+from components.gcp_names import security_policy_name
+from components.security_policy import SECURITY_POLICY_TYPE
 from spec.environment import load_environment, resolve_settings
 from spec.errors import ConfigError
 from spec.settings import RateLimit, Settings

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from components.edge import edge_names
+from components.gcp_names import edge_names
 from mlops.cli import app
 from spec.environment import load_environment
 from spec.errors import ConfigError
