@@ -22,6 +22,9 @@ class EdgeArgs:
     host: str
     namespace: str
     labels: dict[str, str]
+    # Also every name one level under the host (`*.<host>`): the platform's shared Gateway serves
+    # each environment's own host under one domain with one certificate.
+    wildcard: bool = False
 
 
 class Edge(pulumi.ComponentResource):
@@ -58,7 +61,8 @@ class Edge(pulumi.ComponentResource):
             project=args.gcp_project,
             scope="DEFAULT",
             managed=gcp.certificatemanager.CertificateManagedArgs(
-                domains=[args.host], dns_authorizations=[authorization.id]
+                domains=[args.host, *([f"*.{args.host}"] if args.wildcard else [])],
+                dns_authorizations=[authorization.id],
             ),
             labels=labels,
             opts=child,
@@ -76,15 +80,27 @@ class Edge(pulumi.ComponentResource):
             labels=labels,
             opts=child,
         )
+        if args.wildcard:
+            gcp.certificatemanager.CertificateMapEntry(
+                f"{name}-certificate-map-entry-wildcard",
+                name=f"{map_name}-wildcard",
+                project=args.gcp_project,
+                map=certificate_map.name,
+                hostname=f"*.{args.host}",
+                certificates=[certificate.id],
+                labels=labels,
+                opts=child,
+            )
         self.address = address.address
+        hosts = [args.host, *([f"*.{args.host}"] if args.wildcard else [])]
         self.dns_records = pulumi.Output.all(address.address, authorization.dns_resource_records).apply(
-            lambda values: _records(args.host, values[0], values[1])
+            lambda values: _records(hosts, values[0], values[1])
         )
         self.register_outputs({"address": self.address, "dns_records": self.dns_records})
 
 
-def _records(host: str, address: str, proofs: Any) -> list[dict[str, str]]:
-    records = [{"name": f"{host}.", "type": "A", "data": address}]
+def _records(hosts: list[str], address: str, proofs: Any) -> list[dict[str, str]]:
+    records = [{"name": f"{host}.", "type": "A", "data": address} for host in hosts]
     for proof in proofs or []:
         get = proof.get if isinstance(proof, dict) else lambda key, p=proof: getattr(p, key, None)
         records.append({"name": str(get("name")), "type": str(get("type")), "data": str(get("data"))})

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components.labels import common_labels
+from components.labels import SHARED_GATEWAY_ACCESS, SHARED_GATEWAY_LABEL, common_labels
 from components.manifests import API_KEY_SECRET_NAME, ENVIRONMENT_CONFIG_NAME
 from components.pod_spec import API_KEY_KEY, ENVIRONMENT_CONFIG_KEY
 
@@ -21,6 +21,8 @@ class EnvironmentSite:
     project: str
     environment: str
     namespace: str
+    # Its routes attach to a shared Gateway (mlops:routing.gateway), which admits labelled namespaces.
+    shared_gateway: bool = False
 
     @property
     def labels(self) -> dict[str, str]:
@@ -37,6 +39,8 @@ def namespace(site: EnvironmentSite) -> dict[str, Any]:
     for mode in ("enforce", "warn", "audit"):
         labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
         labels[f"pod-security.kubernetes.io/{mode}-version"] = "latest"
+    if site.shared_gateway:
+        labels[SHARED_GATEWAY_LABEL] = SHARED_GATEWAY_ACCESS
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": site.namespace, "labels": labels}}
 
 

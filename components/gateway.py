@@ -39,6 +39,9 @@ class GatewaySite:
     # A Gateway shared by several environments ("namespace/name"), which routes attach to instead
     # of the environment's own: its owner (a platform team) holds the address and certificates.
     shared_gateway: str | None = None
+    # Which namespaces' routes the HTTPS listener accepts (Gateway API `allowedRoutes.namespaces`):
+    # its own by default; the platform's shared Gateway, the namespaces labelled for it.
+    route_namespaces: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def gateway(site: GatewaySite) -> dict[str, Any]:
         "protocol": "HTTPS",
         "port": 443,
         "hostname": site.host,
-        "allowedRoutes": {"namespaces": {"from": "Same"}},
+        "allowedRoutes": {"namespaces": site.route_namespaces or {"from": "Same"}},
     }
     if site.tls_secret is not None:
         https["tls"] = {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": site.tls_secret}]}

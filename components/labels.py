@@ -22,3 +22,9 @@ def selector_labels(k8s_name: str, environment: str) -> dict[str, str]:
     """Pod selector of a component. Never includes the version: a Deployment's selector is
     immutable, and a version change must roll pods, not replace the Deployment."""
     return {"app.kubernetes.io/name": k8s_name, ENVIRONMENT_LABEL: environment}
+
+
+# On an environment's namespace when its routes attach to a shared Gateway: the platform's shared
+# Gateway accepts routes from namespaces with this label only.
+SHARED_GATEWAY_LABEL = "mlops.dev/shared-gateway"
+SHARED_GATEWAY_ACCESS = "attached"

@@ -139,7 +139,12 @@ def canary_args(
 
 
 def environment_site(env: Environment) -> EnvironmentSite:
-    return EnvironmentSite(project=env.project, environment=env.name, namespace=env.namespace)
+    return EnvironmentSite(
+        project=env.project,
+        environment=env.name,
+        namespace=env.namespace,
+        shared_gateway=env.config.routing.kind == "gateway" and env.config.routing.gateway is not None,
+    )
 
 
 # The platform stack's outputs an environment reads (through a StackReference in the program).

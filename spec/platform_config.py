@@ -33,7 +33,7 @@ from spec.worker_types import REGION
 
 NAMESPACE = "platform"
 # Keys whose value is structured data (the CLI hands it over as JSON text).
-STRUCTURED_KEYS = ("master_authorized_networks", "labels")
+STRUCTURED_KEYS = ("master_authorized_networks", "labels", "gateway")
 
 PROJECT_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 # GKE cluster names: at most 40 characters, lowercase letters, digits and '-'.
@@ -43,6 +43,8 @@ SERVICE_ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]{4,28}[a-z0-9])$")
 BUCKET_NAME = re.compile(r"^[a-z0-9][-_.a-z0-9]{1,61}[a-z0-9]$")
 LABEL_KEY = re.compile(r"^[a-z][-_a-z0-9]{0,62}$")
 LABEL_VALUE = re.compile(r"^[-_a-z0-9]{0,63}$")
+# A DNS domain the platform's shared Gateway serves: its environments' hosts are one level under it.
+DOMAIN = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 def _pattern(regex: re.Pattern[str], what: str, example: str) -> AfterValidator:
@@ -88,6 +90,13 @@ class AuthorizedNetwork(Strict):
         return self
 
 
+class GatewayConfig(Strict):
+    """`platform:gateway`: one external Gateway (GKE's managed class) that every environment's routes
+    can attach to, serving `<anything>.<domain>` with one Google-managed wildcard certificate."""
+
+    domain: Annotated[str, _pattern(DOMAIN, "a DNS domain", "ml.acme.example")]
+
+
 class PlatformConfig(Strict):
     """What the platform stack creates, keyed as in its stack file (`platform:<key>`)."""
 
@@ -114,7 +123,8 @@ class PlatformConfig(Strict):
     ) = Field(default=None, validate_default=True)
     untagged_image_retention_days: Days = 14
     noncurrent_version_retention_days: Days = 30
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
+    gateway: GatewayConfig | None = None
 
     @field_validator("pods_cidr", "services_cidr", "master_cidr")
     @classmethod

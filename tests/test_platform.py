@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from components.platform import NODE_PROJECT_ROLES, OUTPUT_NAMES
+from components.shared_gateway import OUTPUT_NAMES as GATEWAY_OUTPUTS
 from spec.errors import ConfigError, ProgramError
 from spec.platform_config import platform_config
 
@@ -206,7 +207,11 @@ class TestClusterLifecycle:
         assert one(shared, CLUSTER).protect is True
 
     def test_exactly_the_unrecreatable_resources_are_protected(self, shared: ProgramRun) -> None:
-        assert sorted(r.type for r in shared.resources if r.protect) == sorted([BUCKET, CLUSTER, REPOSITORY])
+        platform = [r.type for r in shared.resources if r.protect and not r.name.startswith("shared-gateway")]
+        assert sorted(platform) == sorted([BUCKET, CLUSTER, REPOSITORY])
+        # The shared Gateway's address (in DNS), certificates, namespace and Gateway (tests/test_shared_gateway.py).
+        gateway = {r.name for r in shared.resources if r.name.startswith("shared-gateway") and r.protect}
+        assert gateway >= {"shared-gateway-edge-address", "shared-gateway-namespace", "shared-gateway-gateway"}
 
     def test_default_node_pool_is_removed_and_no_pool_is_declared(self, shared: ProgramRun) -> None:
         inputs = cluster(shared)
@@ -312,7 +317,13 @@ class TestComponent:
     def test_every_resource_is_a_child_of_the_shared_platform(self, shared: ProgramRun) -> None:
         component = one(shared, COMPONENT)
         assert (component.name, component.parent) == ("platform", "")
-        assert {(r.parent, r.parent_type) for r in shared.resources if r is not component} == {("platform", COMPONENT)}
+        # The shared Gateway is its own component, on the cluster's provider (tests/test_shared_gateway.py).
+        rest = [
+            r
+            for r in shared.resources
+            if r is not component and not r.name.startswith(("shared-gateway", "platform-cluster"))
+        ]
+        assert {(r.parent, r.parent_type) for r in rest} == {("platform", COMPONENT)}
 
     def test_every_gcp_resource_names_its_project(self, shared: ProgramRun) -> None:
         """Never the provider's default project, which may be another one on the deployer's machine."""
@@ -330,7 +341,7 @@ class TestOutputs:
     """The outputs the environment stacks read through pulumi.StackReference: a contract."""
 
     def test_names_are_exactly_the_contract(self, shared: ProgramRun) -> None:
-        assert sorted(shared.outputs) == sorted(OUTPUT_NAMES)
+        assert sorted(shared.outputs) == sorted([*OUTPUT_NAMES, *GATEWAY_OUTPUTS])
         assert shared.secret_outputs == set()
 
     def test_values(self, shared: ProgramRun) -> None:
@@ -346,6 +357,14 @@ class TestOutputs:
             "artifact_bucket": "acme-ml-platform-ml-artifacts",
             "node_service_account": NODES,
             "network": COMPUTE_API + "projects/acme-ml-platform/global/networks/ml-platform",
+            "gateway": "gateway-infra/mlops-gateway",
+            "gateway_domain": "ml.acme.example",
+            # Known once GCP reserves it; the mocks leave it unset.
+            "gateway_address": None,
+            "gateway_dns_records": [
+                {"name": "ml.acme.example.", "type": "A", "data": None},
+                {"name": "*.ml.acme.example.", "type": "A", "data": None},
+            ],
         }
 
 
