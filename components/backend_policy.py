@@ -1,7 +1,7 @@
 """Pure builder of a component's GCPBackendPolicy (no Pulumi import): how GKE's Gateway configures
 the load balancer's backend of one Service - the Cloud Armor security policy that rate-limits it
-(`rate_limit`), and cookie session affinity, so a client keeps reaching the same backend. One
-policy per component, whichever of the two it needs; none when it needs neither."""
+(`rate_limit`). None when it needs none. (A sticky canary's cookie is on its route's split:
+`gateway.session_affinity_filter`.)"""
 
 from __future__ import annotations
 
@@ -11,21 +11,11 @@ from components.gateway import GKE_NETWORKING, GatewayRoute, GatewaySite
 from components.labels import common_labels
 
 
-def backend_policy(
-    route: GatewayRoute,
-    site: GatewaySite,
-    security_policy: str | None = None,
-    session_affinity_ttl: int | None = None,
-) -> dict[str, Any] | None:
-    """`security_policy`: the Cloud Armor policy's name (`components.security_policy`);
-    `session_affinity_ttl`: seconds a load balancer cookie keeps a client on its backend."""
-    default: dict[str, Any] = {}
-    if security_policy is not None:
-        default["securityPolicy"] = security_policy
-    if session_affinity_ttl is not None:
-        default["sessionAffinity"] = {"type": "GENERATED_COOKIE", "cookieTtlSec": session_affinity_ttl}
-    if not default:
+def backend_policy(route: GatewayRoute, site: GatewaySite, security_policy: str | None = None) -> dict[str, Any] | None:
+    """`security_policy`: the Cloud Armor policy's name (`components.gcp_names`)."""
+    if security_policy is None:
         return None
+    default: dict[str, Any] = {"securityPolicy": security_policy}
     return {
         "apiVersion": GKE_NETWORKING,
         "kind": "GCPBackendPolicy",

@@ -12,7 +12,8 @@ from typing import Any
 from components.labels import common_labels
 
 GATEWAY_API = "gateway.networking.k8s.io/v1"
-GKE_NETWORKING = "networking.gke.io/v1"
+GKE_NETWORKING_GROUP = "networking.gke.io"
+GKE_NETWORKING = f"{GKE_NETWORKING_GROUP}/v1"
 # GKE's classes: a global external Application Load Balancer, or a regional internal one.
 EXTERNAL_CLASS = "gke-l7-global-external-managed"
 INTERNAL_CLASS = "gke-l7-rilb"
@@ -128,24 +129,29 @@ def redirect_route(site: GatewaySite) -> dict[str, Any]:
 TRACK_HEADER = "X-Mlops-Track"
 
 
-def _rule(prefix: str, backends: list[dict[str, Any]], track: str | None = None) -> dict[str, Any]:
+def _rule(
+    prefix: str, backends: list[dict[str, Any]], track: str | None = None, sticky: str | None = None
+) -> dict[str, Any]:
     match: dict[str, Any] = {"path": {"type": "PathPrefix", "value": prefix}}
     if track is not None:
         match["headers"] = [{"type": "Exact", "name": TRACK_HEADER, "value": track}]
-    return {
-        "matches": [match],
-        "filters": [
-            {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}
-        ],
-        "backendRefs": backends,
-    }
+    filters: list[dict[str, Any]] = [
+        {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}
+    ]
+    if sticky is not None:
+        extension = {"group": GKE_NETWORKING_GROUP, "kind": "GCPSessionAffinityFilter", "name": sticky}
+        filters.append({"type": "ExtensionRef", "extensionRef": extension})
+    return {"matches": [match], "filters": filters, "backendRefs": backends}
 
 
-def http_route(route: GatewayRoute, site: GatewaySite, canary: tuple[Any, int] | None = None) -> dict[str, Any]:
+def http_route(
+    route: GatewayRoute, site: GatewaySite, canary: tuple[Any, int] | None = None, sticky: str | None = None
+) -> dict[str, Any]:
     """`https://<host><prefix>/...` to the component's Service, the prefix replaced by `/` (so
     `<prefix>/predict` arrives as `/predict`). With a canary (its Service, its weight in percent):
     the traffic is split by weight, and a tester pins a track with `X-Mlops-Track: canary|stable`
-    (a rule with a header match wins over the path-only one)."""
+    (a rule with a header match wins over the path-only one). `sticky`: the session affinity
+    filter (`session_affinity_filter`) on the split, so a client stays on the track it first got."""
     stable = {"name": route.service, "port": route.port}
     if canary is None:
         rules = [_rule(route.prefix, [stable])]
@@ -153,7 +159,7 @@ def http_route(route: GatewayRoute, site: GatewaySite, canary: tuple[Any, int] |
         service, weight = canary
         other = {"name": service, "port": route.port}
         rules = [
-            _rule(route.prefix, [{**stable, "weight": 100 - weight}, {**other, "weight": weight}]),
+            _rule(route.prefix, [{**stable, "weight": 100 - weight}, {**other, "weight": weight}], sticky=sticky),
             _rule(route.prefix, [other], "canary"),
             _rule(route.prefix, [stable], "stable"),
         ]
@@ -162,6 +168,19 @@ def http_route(route: GatewayRoute, site: GatewaySite, canary: tuple[Any, int] |
         "kind": "HTTPRoute",
         "metadata": _metadata(site, route.k8s_name),
         "spec": {"parentRefs": _parent(HTTPS_LISTENER, site.shared_gateway), "hostnames": [site.host], "rules": rules},
+    }
+
+
+def session_affinity_filter(route: GatewayRoute, site: GatewaySite, ttl_seconds: int) -> dict[str, Any]:
+    """Stateful cookie affinity on a route's split (GKE's `GCPSessionAffinityFilter`): the load
+    balancer sets a `GSSA` cookie naming the pod that answered first, and sends the client's later
+    requests there while it is healthy; across a weighted split that is the same track. (A
+    backend policy's generated cookie would act only within one backend, after the split.)"""
+    return {
+        "apiVersion": GKE_NETWORKING,
+        "kind": "GCPSessionAffinityFilter",
+        "metadata": _metadata(site, f"{route.k8s_name}-sticky"),
+        "spec": {"statefulGeneratedCookie": {"cookieTtlSeconds": ttl_seconds}},
     }
 
 

@@ -119,10 +119,20 @@ def canary_args(
     env: Environment, c: ResolvedComponent, namespace: Any, stable: ComponentServiceArgs
 ) -> ComponentServiceArgs:
     """The canary track of a component: its own version (image, app config), Deployment and Service
-    (`<name>-canary`), as many pods as its share of the traffic needs (at least one), the stable
+    (`<name>-canary`), as many pods as its share of the traffic needs (at least one; when the
+    stable track autoscales, an autoscaler of its own over that share of the range), the stable
     track's identity; in-cluster callers keep calling the stable Service."""
     assert c.canary is not None and c.pin.canary is not None
-    replicas = max(1, -(-(stable.replicas * c.pin.canary.weight) // 100))
+    weight = c.pin.canary.weight
+
+    def share(pods: int) -> int:
+        return max(1, -(-(pods * weight) // 100))
+
+    replicas = share(stable.replicas)
+    autoscaling = None
+    if stable.autoscaling is not None:
+        a = stable.autoscaling
+        autoscaling = Autoscaling(replicas, max(replicas, share(a.max)), a.cpu_target_percent)
     return dataclasses.replace(
         stable,
         k8s_name=f"{c.k8s_name}-canary",
@@ -131,7 +141,7 @@ def canary_args(
         image=f"{c.catalogue.image}@{c.canary.digest}",
         app_config=c.canary.app_config or {},
         replicas=replicas,
-        autoscaling=None,
+        autoscaling=autoscaling,
         callers=(),
         track="canary",
         shared_service_account=c.k8s_name,
@@ -233,6 +243,9 @@ def component_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dic
         budget = manifests.disruption_budget(track)
         if budget:
             found[f"{c.name}-canary-disruption-budget"] = budget
+        autoscaler = horizontal_pod_autoscaler(track)
+        if autoscaler:
+            found[f"{c.name}-canary-autoscaler"] = autoscaler
         canary_service = track.k8s_name
     found.update(component_routes(env, c, c.k8s_name, canary_service))
     found.update(component_monitoring(env, c))

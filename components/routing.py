@@ -17,7 +17,7 @@ from components.network_policy import GOOGLE_FRONT_ENDS
 from spec.environment import Environment, ResolvedComponent, route_prefix
 
 # How long a sticky canary keeps a client on the track it first got.
-STICKY_SECONDS = 3600
+STICKY_SECONDS = 86400  # the longest the load balancer allows: a day of clean comparison per client
 
 
 def route(env: Environment, c: ResolvedComponent, service: Any) -> Route:
@@ -93,8 +93,8 @@ def component_routes(
 ) -> dict[str, dict[str, Any]]:
     """One component's routing objects, by logical name: its HTTPRoute (weighted between the two
     tracks when it runs a canary) and, on GKE, the health check policies from the catalogue's
-    health_path and the backend policies (the Cloud Armor policy of a rate limit; the cookie of a
-    sticky canary); or its Ingress."""
+    health_path, the backend policies (the Cloud Armor policy of a rate limit) and a sticky
+    canary's session affinity filter; or its Ingress."""
     if env.config.routing.kind != "gateway":
         return {
             f"{env.name}-routes-{c.name}": manifests.ingress(route(env, c, service), ingress_site(env, env.namespace))
@@ -107,14 +107,21 @@ def component_routes(
         canary = (canary_service, c.pin.canary.weight)
         track = dataclasses.replace(stable, k8s_name=f"{c.k8s_name}-canary", service=canary_service)
         tracks.append((f"{c.name}-canary", track))
-    found = {f"{env.name}-routes-{c.name}": gateway.http_route(stable, site, canary)}
-    if env.config.is_gke and env.config.routing.class_name is None:
+    on_gke = env.config.is_gke and env.config.routing.class_name is None
+    sticky = on_gke and c.pin.canary is not None and c.pin.canary.sticky and canary is not None
+    found: dict[str, dict[str, Any]] = {}
+    if sticky:
+        stickiness = gateway.session_affinity_filter(stable, site, STICKY_SECONDS)
+        found[f"{env.name}-routes-{c.name}-sticky"] = stickiness
+    found[f"{env.name}-routes-{c.name}"] = gateway.http_route(
+        stable, site, canary, stickiness["metadata"]["name"] if sticky else None
+    )
+    if on_gke:
         # The environment refuses a rate limit anywhere but on GKE's external Gateway.
         security_policy = security_policy_name(env.namespace, c.k8s_name) if c.rate_limit is not None else None
-        sticky = STICKY_SECONDS if c.pin.canary is not None and c.pin.canary.sticky else None
         for name, track in tracks:
             found[f"{env.name}-routes-{name}-health"] = gateway.health_check_policy(track, site)
-            policy = backend_policy(track, site, security_policy=security_policy, session_affinity_ttl=sticky)
+            policy = backend_policy(track, site, security_policy=security_policy)
             if policy is not None:
                 found[f"{env.name}-routes-{name}-backend"] = policy
     return found

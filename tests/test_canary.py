@@ -151,7 +151,7 @@ def with_canary(project: Path, stack: str, canary: dict, component: str = "docum
 
 class TestRendered:
     """A pin with `canary: {version: 154, weight: 10, sticky: true}`: two Deployments by track, one
-    HTTPRoute split 90/10 with header pinning, a cookie on both tracks' backends."""
+    HTTPRoute split 90/10 with header pinning, a cookie on the split."""
 
     @pytest.fixture()
     def run(self, project: Path):
@@ -194,14 +194,21 @@ class TestRendered:
         assert [b["name"] for b in canary["backendRefs"]] == ["document-tagging-canary"]
         assert stable["matches"][0]["headers"][0]["value"] == "stable"
 
-    def test_a_cookie_keeps_clients_on_their_backend(self, run) -> None:
-        policies = self.objects(run, "GCPBackendPolicy")
-        for name in ("document-tagging-backend", "document-tagging-canary-backend"):
-            assert policies[name]["spec"]["default"]["sessionAffinity"]["type"] == "GENERATED_COOKIE"
-        assert {p["spec"]["targetRef"]["name"] for p in policies.values()} >= {
-            "document-tagging",
-            "document-tagging-canary",
+    def test_a_cookie_on_the_split_keeps_clients_on_their_track(self, run) -> None:
+        """Sticky: a stateful affinity filter on the weighted rule only (the load balancer's GSSA
+        cookie names the pod that answered first, so the split is decided once per client)."""
+        [stickiness] = self.objects(run, "GCPSessionAffinityFilter").values()
+        assert stickiness["spec"] == {"statefulGeneratedCookie": {"cookieTtlSeconds": 86400}}
+        weighted, canary, stable = self.objects(run, "HTTPRoute")["document-tagging"]["spec"]["rules"]
+        reference = {
+            "group": "networking.gke.io",
+            "kind": "GCPSessionAffinityFilter",
+            "name": "document-tagging-sticky",
         }
+        assert {"type": "ExtensionRef", "extensionRef": reference} in weighted["filters"]
+        assert not [f for f in canary["filters"] + stable["filters"] if f["type"] == "ExtensionRef"]
+        # No backend policy is needed for it: neither track has a rate limit here.
+        assert not self.objects(run, "GCPBackendPolicy")
 
     def test_every_object_validates(self, run) -> None:
         import kubernetes_validate
@@ -223,6 +230,31 @@ class TestRendered:
             program = recorded[(obj.type, obj.name)]
             if program.is_kubernetes_object:
                 assert masked(obj) == masked(type(obj)(obj.type, obj.name, obj.group, program.inputs)), obj.name
+
+
+class TestCanaryScale:
+    def test_an_autoscaled_component_s_canary_autoscales_over_its_share(self, project: Path) -> None:
+        """Production autoscales sentiment_analysis 3-6: a 25% canary gets 1-2 pods of its own
+        autoscaler (never a fixed size the stable track's load could outgrow)."""
+        from .program_run import run_program
+
+        with_canary(project, "production", {"version": 205, "weight": 25, "sticky": False}, "sentiment_analysis")
+        run = run_program(project, "production")
+        scalers = {
+            r.inputs["metadata"]["name"]: r.inputs["spec"]
+            for r in run.kubernetes_objects()
+            if r.kind == "HorizontalPodAutoscaler"
+        }
+        canary = scalers["sentiment-analysis-canary"]
+        assert (canary["minReplicas"], canary["maxReplicas"]) == (1, 2)
+        assert canary["scaleTargetRef"]["name"] == "sentiment-analysis-canary"
+        [deployment] = [
+            r.inputs
+            for r in run.kubernetes_objects()
+            if r.kind == "Deployment" and r.name.endswith("canary-deployment")
+        ]
+        assert "replicas" not in deployment["spec"]
+        assert not [r for r in run.kubernetes_objects() if r.kind == "GCPSessionAffinityFilter"]  # not sticky
 
 
 class TestMinimalChange:

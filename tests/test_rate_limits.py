@@ -140,13 +140,10 @@ class TestBuilders:
     def test_no_policy_without_a_reason(self) -> None:
         assert backend_policy(self.ROUTE, self.SITE) is None
 
-    def test_one_policy_with_the_security_policy_and_cookie_affinity(self) -> None:
-        policy = backend_policy(self.ROUTE, self.SITE, security_policy="p", session_affinity_ttl=3600)
+    def test_one_policy_with_the_security_policy(self) -> None:
+        policy = backend_policy(self.ROUTE, self.SITE, security_policy="p")
         assert policy is not None
-        assert policy["spec"]["default"] == {
-            "securityPolicy": "p",
-            "sessionAffinity": {"type": "GENERATED_COOKIE", "cookieTtlSec": 3600},
-        }
+        assert policy["spec"]["default"] == {"securityPolicy": "p"}
         validate_custom(policy)
 
     def test_the_schema_catches_a_misspelt_field(self) -> None:

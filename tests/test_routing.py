@@ -154,7 +154,11 @@ CHECKS = {
         "Ingress",
     },
     "vendored CRD schema, strict (Gateway API v1.3.0 standard channel)": {"Gateway", "HTTPRoute"},
-    "vendored CRD schema, strict (GoogleCloudPlatform/gke-gateway-api)": {"HealthCheckPolicy", "GCPBackendPolicy"},
+    "vendored CRD schema, strict (GoogleCloudPlatform/gke-gateway-api)": {
+        "HealthCheckPolicy",
+        "GCPBackendPolicy",
+        "GCPSessionAffinityFilter",
+    },
     "vendored CRD schema, strict (GoogleCloudPlatform/prometheus-engine)": {"PodMonitoring", "Rules"},
 }
 
