@@ -196,6 +196,11 @@ def read_state(root: Path, stack: str) -> dict[str, Any]:
     return data
 
 
+def running_stacks(root: Path) -> list[str]:
+    """The stacks whose components a live `mlops run` has started (state files), in name order."""
+    return sorted(p.stem for p in (root / RUN_DIR).glob("*.json") if running_urls(root, p.stem))
+
+
 def running_urls(root: Path, stack: str) -> dict[str, str]:
     """URLs of components another live `mlops run` of this stack started (none: {})."""
     path = state_file(root, stack)

@@ -88,6 +88,8 @@ class TestPlan:
             (["run", "--all", "--port", "8080", "-s", "integration"], "--port: is for one component"),
             (["run", "nope", "-s", "integration"], "'nope' is not pinned"),
             (["smoke", "--local", "-s", "integration"], "nothing runs locally for integration"),
+            (["smoke", "--local"], "--stack: nothing runs locally (start components with mlops run --all)"),
+            (["smoke"], "--stack: name the stack to check"),
         ],
     )
     def test_usage_mistakes_are_one_line(
@@ -156,7 +158,7 @@ class TestRunAll:
         assert answer["predictions"][0]["category"] == "sport"
         assert _get(web + "/predict", {}, {"documents": [article]})[0] == 401
         smoke = subprocess.run(
-            [str(MLOPS), "smoke", "--local", "-s", "integration", "--timeout", "20"],
+            [str(MLOPS), "smoke", "--local", "--timeout", "20"],  # the one local run: integration
             cwd=project,
             capture_output=True,
             text=True,

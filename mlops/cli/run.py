@@ -196,7 +196,7 @@ def _supervise(root: Path, stack: str, planned: list, key_file: Path) -> None:
         print_table(f"Running locally with {stack}'s config", ["component", "type", "version", "URL"], rows)
         shown = key_file.relative_to(root) if key_file.is_relative_to(root) else key_file
         typer.echo(f"API key (apps check X-API-Key): the file {shown}")
-        typer.echo(f"Check them: mlops smoke --local -s {stack}     Stop: Ctrl-C")
+        typer.echo(f"Check them: mlops smoke --local (-s {stack})     Stop: Ctrl-C")
         # Like a compose file's services: one that stops is reported and the others keep running
         # (smoke tests then fail on it); the run ends when all have stopped, or on Ctrl-C.
         while len(dead) < len(processes):

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from mlops.cli.common import (
-    StackOpt,
     app,
     print_table,
     project_root,
@@ -21,7 +20,10 @@ from mlops.cli.common import (
 @app.command()
 @user_errors
 def smoke(
-    stack: StackOpt,
+    stack: Annotated[
+        str | None,
+        typer.Option("--stack", "-s", help="The stack (with --local: optional when one local run is going)."),
+    ] = None,
     outputs_file: Annotated[
         Path | None,
         typer.Option("--outputs-file", help="Outputs as `pulumi stack output --json --show-secrets` prints them."),
@@ -43,10 +45,20 @@ def smoke(
     from mlops.outputs import read_outputs_file
     from mlops.promotion import require_stack
 
-    require_stack(root, stack)
     local_key = None
     if local and outputs_file is not None:
         raise ConfigError.one("--local", "", "checks what mlops run started: leave out --outputs-file")
+    if stack is None:
+        if not local:
+            raise ConfigError.one("--stack", "", "name the stack to check: mlops smoke -s STACK")
+        from mlops.local_run import running_stacks
+
+        found = running_stacks(root)
+        if len(found) != 1:
+            where = f"{', '.join(found)} run locally: name one with -s" if found else "nothing runs locally"
+            raise ConfigError.one("--stack", "", f"{where} (start components with mlops run --all)")
+        stack = found[0]
+    require_stack(root, stack)
     if local:
         from mlops.local_run import smoke_outputs
 
