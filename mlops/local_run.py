@@ -27,6 +27,7 @@ from typing import Any
 
 from components import pod_spec
 from components.render import service_args
+from mlops.processes import alive
 from mlops.stackfile import atomic_write
 from spec.environment import Environment, ResolvedComponent
 from spec.errors import ConfigError
@@ -213,20 +214,8 @@ def running_urls(root: Path, stack: str) -> dict[str, str]:
     return {
         name: info["url"]
         for name, info in data["components"].items()
-        if isinstance(info, dict) and isinstance(info.get("url"), str) and _alive(info.get("pid"))
+        if isinstance(info, dict) and isinstance(info.get("url"), str) and alive(info.get("pid"))
     }
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def write_state(root: Path, stack: str, started: dict[str, tuple[LocalComponent, int]], key_file: Path) -> None:
@@ -239,7 +228,7 @@ def write_state(root: Path, stack: str, started: dict[str, tuple[LocalComponent,
             previous = {
                 name: info
                 for name, info in read_state(root, stack)["components"].items()
-                if isinstance(info, dict) and _alive(info.get("pid"))
+                if isinstance(info, dict) and alive(info.get("pid"))
             }
         except ConfigError:
             previous = {}

@@ -21,6 +21,7 @@ from components.manifests import to_config_text
 from components.node_pools import NODE_POOL_TYPE
 from components.render import Declared, declared
 from mlops.plan_files import write_files
+from mlops.processes import alive
 from spec.environment import Environment
 from spec.errors import ConfigError
 
@@ -101,22 +102,12 @@ def check_replaceable(out: Path) -> None:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_leftovers(out: Path) -> None:
     """Remove what a killed plan left next to `out` (its working directories carry its pid)."""
     for path in out.parent.glob(f".{out.name}.*-*"):
         kind, _, rest = path.name[len(out.name) + 2 :].partition("-")
         pid = rest.split("-", 1)[0]
-        if kind in ("new", "old") and pid.isdigit() and not _alive(int(pid)) and path.is_dir():
+        if kind in ("new", "old") and pid.isdigit() and not alive(int(pid)) and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
 
 
