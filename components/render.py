@@ -208,15 +208,28 @@ def worker_group_args(env: Environment, platform: Mapping[str, Any] | None = Non
     }
 
 
+def _versioned(c: ResolvedComponent, args: ComponentServiceArgs) -> dict[str, dict[str, Any]]:
+    config_map = manifests.app_config_map(args)
+    return {
+        f"{c.name}-app-config": config_map,
+        f"{c.name}-deployment": manifests.deployment(args, config_map["metadata"]["name"]),
+    }
+
+
+def versioned_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dict[str, Any]]:
+    """The component's objects that carry its (stable) version: its app config and Deployment. A
+    change of version alone changes nothing else (tests/test_minimal_change.py holds every other
+    object invariant), so `diff` renders only these for it."""
+    return _versioned(c, service_args(env, c, env.namespace))
+
+
 def component_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dict[str, Any]]:
     """Every Kubernetes object the program declares for one pinned component, by Pulumi logical
     name (the same names the program uses, so they line up with a recorded run)."""
     args = service_args(env, c, env.namespace)
-    config_map = manifests.app_config_map(args)
     found = {
         f"{c.name}-service-account": manifests.service_account(args),
-        f"{c.name}-app-config": config_map,
-        f"{c.name}-deployment": manifests.deployment(args, config_map["metadata"]["name"]),
+        **_versioned(c, args),
         f"{c.name}-service": manifests.service(args),
         f"{c.name}-network-policy": network_policy(args),
     }

@@ -124,16 +124,27 @@ def resource_changes(before: Environment, after: Environment) -> list[ResourceCh
     return sorted(changes, key=lambda change: change.name)
 
 
+def _settings_and_canary(c: ResolvedComponent) -> tuple[Any, ...]:
+    return (_canary(c), tuple(sorted((k, s.value) for k, s in c.settings.items())))
+
+
 def _changes(before: Environment, after: Environment, touched: list[str]) -> list[ResourceChange]:
-    from components.render import component_manifests
+    from components.render import component_manifests, versioned_manifests
 
     old, new = before.by_name, after.by_name
     changes = []
     # One component at a time: its objects are compared and dropped while still young, so a
     # thousand components never pile up as garbage for the cyclic collector to walk.
     for component in touched:
-        a = component_manifests(before, old[component]) if component in old else {}
-        b = component_manifests(after, new[component]) if component in new else {}
+        render = component_manifests
+        if (
+            component in old
+            and component in new
+            and _settings_and_canary(old[component]) == _settings_and_canary(new[component])
+        ):
+            render = versioned_manifests  # only the version moves: only its objects can change
+        a = render(before, old[component]) if component in old else {}
+        b = render(after, new[component]) if component in new else {}
         for name in a.keys() | b.keys():
             manifest = b.get(name) or a[name]
             kind, obj = manifest["kind"], manifest["metadata"]["name"]

@@ -43,9 +43,20 @@ def resolve_settings(project: Settings, environment: Settings, component: Settin
     return dict(_layered((_held(project), _held(environment), _held(component))))
 
 
+_HELD: dict[int, tuple[Settings, tuple[tuple[str, Any], ...]]] = {}
+
+
 def _held(level: Settings) -> tuple[tuple[str, Any], ...]:
-    """The keys a level sets, with the values as it holds them (frozen models: hashable, for the cache)."""
-    return tuple((key, value) for key in SETTING_KEYS if (value := getattr(level, key)) is not None)
+    """The keys a level sets, with the values as it holds them (frozen models: hashable, for the cache).
+    Once per level object: the project's and the environment's are shared by every component."""
+    known = _HELD.get(id(level))
+    if known is not None and known[0] is level:
+        return known[1]
+    if len(_HELD) > 4096:
+        _HELD.clear()
+    held = tuple((key, value) for key in SETTING_KEYS if (value := getattr(level, key)) is not None)
+    _HELD[id(level)] = (level, held)
+    return held
 
 
 @functools.lru_cache(maxsize=256)

@@ -131,3 +131,34 @@ class TestReorderAddRemove:
         assert not removed
         assert modified == callers_policies(after, "document_tagging") | alert_rules(after)
         assert added == owned_by(after, "document_tagging")
+
+
+class TestAVersionChangesOnlyItsVersionedObjects:
+    """What lets `diff` and `promote --dry-run` render only `versioned_manifests` for a component
+    whose version alone moves: for every committed stack, every component and every catalogue
+    version, all its other objects are exactly the same whichever version it runs."""
+
+    def test_every_other_object_is_invariant_under_a_version_change(self) -> None:
+        import dataclasses
+
+        from components.render import component_manifests, versioned_manifests
+        from spec.environment import load_environment
+
+        from .conftest import COMMITTED_STACKS
+
+        checked = 0
+        for stack in COMMITTED_STACKS:
+            env = load_environment(REPO, stack)
+            for c in env.components:
+                base = component_manifests(env, c)
+                versioned = versioned_manifests(env, c)
+                assert versioned == {name: base[name] for name in versioned}, (stack, c.name)
+                for version in c.catalogue.versions:
+                    moved = dataclasses.replace(c, version=version)
+                    others = dataclasses.replace(env, components=[moved if x is c else x for x in env.components])
+                    after = component_manifests(others, moved)
+                    assert set(after) == set(base), (stack, c.name, version.id)
+                    unchanged = {name: after[name] for name in after if name not in versioned}
+                    assert unchanged == {name: base[name] for name in unchanged}, (stack, c.name, version.id)
+                    checked += 1
+        assert checked > 20

@@ -9,8 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -50,6 +48,9 @@ def _pump(name: str, stream: IO[str], width: int, tail: list[str]) -> None:
 
 
 def _healthy(url: str) -> bool:
+    import urllib.error
+    import urllib.request  # here: every other command pays for what a module imports
+
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return 200 <= response.status < 300
