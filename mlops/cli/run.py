@@ -95,9 +95,11 @@ def run(
 ) -> None:
     """Run components locally, configured as the stack configures their pods; Ctrl-C stops them.
 
-    Each gets the pinned version's app config, the stack's environment config (without secrets, which
-    are never decrypted here), a generated API key, and the local URLs of the components it calls.
-    While it runs, `mlops smoke --local -s STACK` checks them."""
+    Each gets its pinned version's app config, the stack's environment config (secrets left out).
+
+    A generated API key, and the local URLs of the components it calls, come with them.
+
+    While they run, `mlops smoke --local` checks them."""
     from mlops import local_run
     from spec.environment import load_environment
     from spec.errors import ConfigError
