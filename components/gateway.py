@@ -127,6 +127,8 @@ def redirect_route(site: GatewaySite) -> dict[str, Any]:
 
 
 TRACK_HEADER = "X-Mlops-Track"
+# What a component calling another sends (mlops_runtime.CALLER_HEADER; a test holds the two equal).
+CALLER_HEADER = "X-Mlops-Caller"
 
 
 def _rule(
@@ -136,7 +138,10 @@ def _rule(
     if track is not None:
         match["headers"] = [{"type": "Exact", "name": TRACK_HEADER, "value": track}]
     filters: list[dict[str, Any]] = [
-        {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}
+        {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}},
+        # Only components inside the environment say who they are (metrics label calls by caller,
+        # and alerts judge them): a client outside cannot pass itself off as one.
+        {"type": "RequestHeaderModifier", "requestHeaderModifier": {"remove": [CALLER_HEADER]}},
     ]
     if sticky is not None:
         extension = {"group": GKE_NETWORKING_GROUP, "kind": "GCPSessionAffinityFilter", "name": sticky}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import kubernetes_validate
+import mlops_runtime
 import pytest
 
 from .conftest import COMMITTED_STACKS, K8S_VERSION, REPO, load_yaml, stack_config
@@ -128,7 +129,9 @@ class TestDeclaredFromStackFile:
                 {
                     "type": "URLRewrite",
                     "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}},
-                }
+                },
+                # Outside clients cannot claim to be a component (mlops_runtime's caller header).
+                {"type": "RequestHeaderModifier", "requestHeaderModifier": {"remove": [mlops_runtime.CALLER_HEADER]}},
             ]
             [match] = rule["matches"]
             assert match["path"]["type"] == "PathPrefix"

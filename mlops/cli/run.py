@@ -10,11 +10,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
 from mlops.cli.common import app, print_table, project_root, user_errors
+
+if TYPE_CHECKING:
+    from mlops.local_run import LocalComponent
 
 READY_SECONDS = 60.0
 STOP_SECONDS = 10.0
@@ -147,7 +150,7 @@ def run(
     _supervise(root, stack, planned, key_file)
 
 
-def _supervise(root: Path, stack: str, planned: list, key_file: Path) -> None:
+def _supervise(root: Path, stack: str, planned: list[LocalComponent], key_file: Path) -> None:
     from mlops import local_run
 
     width = max(len(item.name) for item in planned)
