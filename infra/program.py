@@ -23,7 +23,7 @@ from components.source_image import SourceImage, SourceImageArgs, context_hash
 from components.worker_group import WorkerGroup
 from infra.config import StackInputs
 from infra.providers import kubernetes_provider
-from infra.references import platform_outputs, promotion_guard
+from infra.references import platform_outputs, promotion_guard, shared_gateway_guard
 from spec.environment import Environment
 from spec.worker_types import WORKER_TYPES
 
@@ -223,11 +223,16 @@ def deploy(inputs: StackInputs) -> dict[str, Any]:
     for c in env.components:
         canary = canaries[c.name].service.metadata.name if c.name in canaries else None
         objects.update(component_routes(env, c, services[c.name].service.metadata.name, canary))
+    depends: list[Any] = [*([edge] if edge is not None else []), *limits]
+    gateway_ok = shared_gateway_guard(env, platform)
+    if gateway_ok is not None:
+        # Routes attach to the platform's Gateway only once it is known to serve this host.
+        depends.append(gateway_ok.apply(lambda _: foundation))
     Routes(
         f"{env.name}-routes",
         RoutesArgs(objects=objects, protected=protected_routes(env)),
         # A backend policy names its Cloud Armor policy, which must exist first.
-        opts=pulumi.ResourceOptions(providers=[provider], depends_on=[*([edge] if edge is not None else []), *limits]),
+        opts=pulumi.ResourceOptions(providers=[provider], depends_on=depends),
     )
     monitoring = monitoring_objects(env)
     if monitoring:

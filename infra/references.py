@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 
 from components.render import PLATFORM_OUTPUTS
+from components.shared_gateway import REFERENCE as SHARED_GATEWAY
 from spec.environment import Environment
 from spec.errors import ConfigError
 from spec.guard import unverified_moves
@@ -21,11 +22,50 @@ def organization(env: Environment) -> str:
 
 def platform_outputs(env: Environment) -> dict[str, pulumi.Output[Any]] | None:
     """The platform stack's outputs by name, or None when the stack names its own cluster. A
-    missing output stops the run with the engine's message naming it."""
+    missing output stops the run with the engine's message naming it; the shared Gateway's
+    (`gateway`, `gateway_domain`) are optional: a platform may run none."""
     if env.config.platform is None:
         return None
     platform = pulumi.StackReference(env.config.platform)
-    return {key: platform.require_output(key) for key in PLATFORM_OUTPUTS}
+    found = {key: platform.require_output(key) for key in PLATFORM_OUTPUTS}
+    for key in SHARED_GATEWAY_OUTPUTS:
+        found[key] = platform.get_output(key)
+    return found
+
+
+SHARED_GATEWAY_OUTPUTS = ("gateway", "gateway_domain")
+
+
+def shared_gateway_guard(env: Environment, platform: dict[str, Any] | None) -> pulumi.Output[bool] | None:
+    """True once the routes may attach: a stack on the platform that names the platform's shared
+    Gateway must find one there, and serve a host its wildcard certificate covers (one level under
+    its domain); the run fails with one line otherwise. None where the routes attach to no shared
+    Gateway of the platform (their own Gateway, or one the platform stack does not run)."""
+    routing = env.config.routing
+    if platform is None or routing.kind != "gateway" or routing.gateway is None:
+        return None
+    display = f"Pulumi.{env.name}.yaml"
+
+    def check(values: list[Any]) -> bool:
+        gateway, domain = values
+        if gateway is None and routing.gateway == SHARED_GATEWAY:
+            raise pulumi.RunError(
+                f"{display}: mlops:routing.gateway: the platform stack {env.config.platform} runs no shared "
+                "Gateway: set platform:gateway: {domain: ...} in its stack file, or name another Gateway"
+            )
+        if gateway == routing.gateway and domain and not _one_level_under(routing.host, str(domain)):
+            raise pulumi.RunError(
+                f"{display}: mlops:routing.host: '{routing.host}' is not one level under the shared Gateway's "
+                f"domain '{domain}' (its certificate covers *.{domain}): use {env.name}.{domain}"
+            )
+        return True
+
+    return pulumi.Output.all(platform["gateway"], platform["gateway_domain"]).apply(check)
+
+
+def _one_level_under(host: str, domain: str) -> bool:
+    label, _, rest = host.partition(".")
+    return rest == domain and bool(label) and label != "*"
 
 
 def promotion_guard(env: Environment) -> pulumi.Output[bool] | None:

@@ -127,3 +127,43 @@ class TestAnEnvironmentAttaches:
     def test_an_environment_with_its_own_gateway_is_not_labelled(self, project: Path) -> None:
         [namespace] = objects(run_program(project, "integration"), "Namespace")
         assert "mlops.dev/shared-gateway" not in namespace["metadata"]["labels"]
+
+
+class TestOnThePlatformTheProgramChecksTheGateway:
+    """A stack on the platform (`mlops:platform`) that names the platform's shared Gateway: the
+    program reads `gateway` and `gateway_domain` through the StackReference it already has, and
+    fails in one line when the platform runs none or the host is not one its certificate covers."""
+
+    def run(self, project: Path, host: str, gateway: str, outputs: dict[str, Any]) -> ProgramRun:
+        from .test_promotion_guard import PLATFORM, PLATFORM_OUTPUTS, use_platform
+
+        use_platform(project, "integration")
+        edit_stack(project, "integration", lambda c: c["mlops:routing"].update(host=host, gateway=gateway))
+        return run_program(project, "integration", stack_outputs={PLATFORM: {**PLATFORM_OUTPUTS, **outputs}})
+
+    def test_a_host_under_the_domain_attaches(self, project: Path) -> None:
+        shared = {"gateway": REFERENCE, "gateway_domain": DOMAIN}
+        run = self.run(project, f"integration.{DOMAIN}", REFERENCE, shared)
+        assert objects(run, "HTTPRoute") and not objects(run, "Gateway")
+
+    def test_a_host_the_certificate_does_not_cover_is_one_line(self, project: Path) -> None:
+        shared = {"gateway": REFERENCE, "gateway_domain": DOMAIN}
+        with pytest.raises(ProgramError) as caught:
+            self.run(project, "integration.other.example", REFERENCE, shared)
+        assert str(caught.value) == (
+            "Pulumi.integration.yaml: mlops:routing.host: 'integration.other.example' is not one level under the "
+            f"shared Gateway's domain '{DOMAIN}' (its certificate covers *.{DOMAIN}): use integration.{DOMAIN}"
+        )
+
+    def test_a_platform_without_a_shared_gateway_is_one_line(self, project: Path) -> None:
+        with pytest.raises(ProgramError) as caught:
+            self.run(project, f"integration.{DOMAIN}", REFERENCE, {})
+        assert str(caught.value).startswith(
+            "Pulumi.integration.yaml: mlops:routing.gateway: the platform stack acme/platform/shared runs no shared "
+            "Gateway: set platform:gateway"
+        )
+
+    def test_another_teams_gateway_is_not_judged(self, project: Path) -> None:
+        run = self.run(project, "ml.other.example", "infra/edge", {"gateway": REFERENCE, "gateway_domain": DOMAIN})
+        [route, *_] = objects(run, "HTTPRoute")
+        assert route["spec"]["parentRefs"][0]["namespace"] == "infra"
