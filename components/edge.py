@@ -37,6 +37,7 @@ class Edge(pulumi.ComponentResource):
 
         child = pulumi.ResourceOptions(parent=self)
         address_name, map_name = edge_names(args.namespace)
+        hosts = [args.host, *([f"*.{args.host}"] if args.wildcard else [])]
         labels = {k.replace(".", "_").replace("/", "_"): v for k, v in args.labels.items()}
         address = gcp.compute.GlobalAddress(
             f"{name}-address",
@@ -61,7 +62,7 @@ class Edge(pulumi.ComponentResource):
             project=args.gcp_project,
             scope="DEFAULT",
             managed=gcp.certificatemanager.CertificateManagedArgs(
-                domains=[args.host, *([f"*.{args.host}"] if args.wildcard else [])],
+                domains=hosts,
                 dns_authorizations=[authorization.id],
             ),
             labels=labels,
@@ -92,7 +93,6 @@ class Edge(pulumi.ComponentResource):
                 opts=child,
             )
         self.address = address.address
-        hosts = [args.host, *([f"*.{args.host}"] if args.wildcard else [])]
         self.dns_records = pulumi.Output.all(address.address, authorization.dns_resource_records).apply(
             lambda values: _records(hosts, values[0], values[1])
         )

@@ -208,11 +208,11 @@ def worker_group_args(env: Environment, platform: Mapping[str, Any] | None = Non
     }
 
 
-def _versioned(c: ResolvedComponent, args: ComponentServiceArgs) -> dict[str, dict[str, Any]]:
+def _versioned(prefix: str, args: ComponentServiceArgs, service_account: Any = None) -> dict[str, dict[str, Any]]:
     config_map = manifests.app_config_map(args)
     return {
-        f"{c.name}-app-config": config_map,
-        f"{c.name}-deployment": manifests.deployment(args, config_map["metadata"]["name"]),
+        f"{prefix}-app-config": config_map,
+        f"{prefix}-deployment": manifests.deployment(args, config_map["metadata"]["name"], service_account),
     }
 
 
@@ -220,45 +220,35 @@ def versioned_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dic
     """The component's objects that carry its (stable) version: its app config and Deployment. A
     change of version alone changes nothing else (tests/test_minimal_change.py holds every other
     object invariant), so `diff` renders only these for it."""
-    return _versioned(c, service_args(env, c, env.namespace))
+    return _versioned(c.name, service_args(env, c, env.namespace))
+
+
+def _track(prefix: str, args: ComponentServiceArgs, service_account: Any = None) -> dict[str, dict[str, Any]]:
+    """What `ComponentService` declares for one track (as `prefix`), its ServiceAccount aside."""
+    found = {
+        **_versioned(prefix, args, service_account),
+        f"{prefix}-service": manifests.service(args),
+        f"{prefix}-network-policy": network_policy(args),
+    }
+    budget = manifests.disruption_budget(args)
+    if budget:
+        found[f"{prefix}-disruption-budget"] = budget
+    autoscaler = horizontal_pod_autoscaler(args)
+    if autoscaler:
+        found[f"{prefix}-autoscaler"] = autoscaler
+    return found
 
 
 def component_manifests(env: Environment, c: ResolvedComponent) -> dict[str, dict[str, Any]]:
     """Every Kubernetes object the program declares for one pinned component, by Pulumi logical
     name (the same names the program uses, so they line up with a recorded run)."""
     args = service_args(env, c, env.namespace)
-    found = {
-        f"{c.name}-service-account": manifests.service_account(args),
-        **_versioned(c, args),
-        f"{c.name}-service": manifests.service(args),
-        f"{c.name}-network-policy": network_policy(args),
-    }
-    budget = manifests.disruption_budget(args)
-    if budget:
-        found[f"{c.name}-disruption-budget"] = budget
-    autoscaler = horizontal_pod_autoscaler(args)
-    if autoscaler:
-        found[f"{c.name}-autoscaler"] = autoscaler
+    found = {f"{c.name}-service-account": manifests.service_account(args), **_track(c.name, args)}
     canary_service = None
     if c.canary is not None:
+        # The canary track runs as the stable track's ServiceAccount.
         track = canary_args(env, c, env.namespace, args)
-        track_config = manifests.app_config_map(track)
-        found.update(
-            {
-                f"{c.name}-canary-app-config": track_config,
-                f"{c.name}-canary-deployment": manifests.deployment(
-                    track, track_config["metadata"]["name"], c.k8s_name
-                ),
-                f"{c.name}-canary-service": manifests.service(track),
-                f"{c.name}-canary-network-policy": network_policy(track),
-            }
-        )
-        budget = manifests.disruption_budget(track)
-        if budget:
-            found[f"{c.name}-canary-disruption-budget"] = budget
-        autoscaler = horizontal_pod_autoscaler(track)
-        if autoscaler:
-            found[f"{c.name}-canary-autoscaler"] = autoscaler
+        found.update(_track(f"{c.name}-canary", track, c.k8s_name))
         canary_service = track.k8s_name
     found.update(component_routes(env, c, c.k8s_name, canary_service))
     found.update(component_monitoring(env, c))

@@ -20,6 +20,10 @@ def organization(env: Environment) -> str:
     return env.config.pulumi_org or pulumi.get_organization()
 
 
+# Optional outputs of the platform stack: only a platform with a shared Gateway has them.
+SHARED_GATEWAY_OUTPUTS = ("gateway", "gateway_domain")
+
+
 def platform_outputs(env: Environment) -> dict[str, pulumi.Output[Any]] | None:
     """The platform stack's outputs by name, or None when the stack names its own cluster. A
     missing output stops the run with the engine's message naming it; the shared Gateway's
@@ -31,9 +35,6 @@ def platform_outputs(env: Environment) -> dict[str, pulumi.Output[Any]] | None:
     for key in SHARED_GATEWAY_OUTPUTS:
         found[key] = platform.get_output(key)
     return found
-
-
-SHARED_GATEWAY_OUTPUTS = ("gateway", "gateway_domain")
 
 
 def shared_gateway_guard(env: Environment, platform: dict[str, Any] | None) -> pulumi.Output[bool] | None:

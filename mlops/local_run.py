@@ -168,17 +168,24 @@ def write_files(root: Path, env: Environment, names: list[str]) -> Path:
     from components.manifests import to_config_text
 
     base = run_dir(root, env.name)
-    base.mkdir(parents=True, exist_ok=True)
-    os.chmod(base, 0o700)
-    environment_config, _ = local_environment_config(env)
-    atomic_write(base / pod_spec.ENVIRONMENT_CONFIG_KEY, to_config_text(environment_config))
-    key_file = base / pod_spec.API_KEY_KEY
-    if not key_file.exists():
-        atomic_write(key_file, secrets.token_urlsafe(32) + "\n")
-    os.chmod(key_file, 0o600)
-    for name in names:
-        (base / name).mkdir(exist_ok=True)
-        atomic_write(base / name / pod_spec.APP_CONFIG_KEY, to_config_text(env.by_name[name].version.app_config or {}))
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        os.chmod(base, 0o700)  # the key and any config stay this user's
+        environment_config, _ = local_environment_config(env)
+        atomic_write(base / pod_spec.ENVIRONMENT_CONFIG_KEY, to_config_text(environment_config))
+        key_file = base / pod_spec.API_KEY_KEY
+        if not key_file.exists():
+            atomic_write(key_file, secrets.token_urlsafe(32) + "\n")
+        os.chmod(key_file, 0o600)
+        for name in names:
+            (base / name).mkdir(exist_ok=True)
+            config = to_config_text(env.by_name[name].version.app_config or {})
+            atomic_write(base / name / pod_spec.APP_CONFIG_KEY, config)
+    except OSError as exc:
+        shown = base.relative_to(root) if base.is_relative_to(root) else base
+        raise ConfigError.one(
+            str(shown), "", f"cannot write the run's files ({exc.strerror or exc}): fix its permissions"
+        ) from None
     return key_file
 
 

@@ -46,14 +46,8 @@ from spec.resolved import (
     resolve_settings,
     route_prefix,
 )
-from spec.schema import (
-    DNS_LABEL,
-    SOURCE_VERSION,
-    Pin,
-    ProjectFile,
-    Settings,
-    StackConfig,
-)
+from spec.schema import DNS_LABEL, SOURCE_VERSION, Pin, ProjectFile, StackConfig
+from spec.settings import Settings
 from spec.worker_types import WORKER_TYPES, is_region
 
 __all__ = [

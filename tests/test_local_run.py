@@ -80,6 +80,26 @@ class TestPlan:
         assert result.output.startswith("config/components/document_tagging.yaml: run: missing"), result.output
         assert len(result.output.strip().splitlines()) == 1
 
+    def test_a_command_that_cannot_start_is_one_line_and_leaves_nothing(
+        self, project: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        path = project / "config" / "components" / "document_tagging.yaml"
+        path.write_text(path.read_text().replace("command: [python, -m,", "command: [no-such-program-here, -m,"))
+        result = invoke(project, monkeypatch, "run", "document_tagging", "-s", "integration")
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == (
+            "config/components/document_tagging.yaml: run.command: cannot start 'no-such-program-here' "
+            "(No such file or directory): fix the command"
+        )
+        assert not (project / ".mlops").exists()
+
+    def test_an_unwritable_run_folder_is_one_line(self, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        (project / ".mlops").write_text("a file where the run folder goes")
+        result = invoke(project, monkeypatch, "run", "document_tagging", "-s", "integration")
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(".mlops/run/integration: cannot write the run's files (")
+        assert len(result.output.strip().splitlines()) == 1
+
     @pytest.mark.parametrize(
         ("args", "expected"),
         [

@@ -152,6 +152,7 @@ def run(
 
 def _supervise(root: Path, stack: str, planned: list[LocalComponent], key_file: Path) -> None:
     from mlops import local_run
+    from spec.errors import ConfigError
 
     width = max(len(item.name) for item in planned)
     processes: dict[str, subprocess.Popen[str]] = {}
@@ -168,15 +169,22 @@ def _supervise(root: Path, stack: str, planned: list[LocalComponent], key_file: 
     previous = {sig: signal.signal(sig, on_term) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for item in planned:
-            process = subprocess.Popen(
-                item.command,
-                cwd=item.directory,
-                env={**base_env, **item.env},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,  # its own process group: stopped as a whole
-            )
+            try:
+                process = subprocess.Popen(
+                    item.command,
+                    cwd=item.directory,
+                    env={**base_env, **item.env},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    start_new_session=True,  # its own process group: stopped as a whole
+                )
+            except OSError as exc:
+                raise ConfigError.one(
+                    f"config/components/{item.name}.yaml",
+                    "run.command",
+                    f"cannot start {item.command[0]!r} ({exc.strerror or exc}): fix the command",
+                ) from None
             processes[item.name] = process
             tails[item.name] = []
             assert process.stdout is not None
