@@ -4,6 +4,8 @@ directory of Pulumi.yaml above its working directory), never from where the pack
 from __future__ import annotations
 
 import ast
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -100,6 +102,58 @@ def test_no_arguments_prints_help() -> None:
     assert command
     result = subprocess.run([command], cwd=REPO, capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "challenger" in result.stdout and "promote" in result.stdout
+
+
+class TestTheProcessEndsOnceTheCommandIsDone:
+    """The console script ends the process without Python's teardown, and loses nothing by it:
+    the whole output, the command's exit code, the exit handlers a command registers."""
+
+    def test_the_whole_output_and_the_exit_code_reach_a_pipe(self, project: Path) -> None:
+        command = shutil.which("mlops", path=str(Path(sys.executable).parent))
+        assert command
+        result = subprocess.run(
+            [command, "diff", "integration", "uat", "--format", "json"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        # Integration and UAT pin different versions: exit 1, and the JSON is complete.
+        assert result.returncode == 1, result.stderr
+        assert json.loads(result.stdout)["pins"]
+
+    def test_a_closed_pipe_is_no_traceback(self, project: Path) -> None:
+        command = shutil.which("mlops", path=str(Path(sys.executable).parent))
+        assert command
+        # The reader is gone before the command writes: `mlops status | head -0`.
+        reader, writer = os.pipe()
+        os.close(reader)
+        try:
+            result = subprocess.run(
+                [command, "status"], cwd=project, stdout=writer, stderr=subprocess.PIPE, text=True, check=False
+            )
+        finally:
+            os.close(writer)
+        assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+
+    def test_exit_handlers_a_command_registers_still_run(self, project: Path, tmp_path: Path) -> None:
+        marker = tmp_path / "handler-ran"
+        script = (
+            "import atexit, sys\n"
+            "import mlops.cli as cli\n"
+            "command = cli.app\n"
+            "def app(**kwargs):\n"
+            f"    atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+            "    return command(**kwargs)\n"
+            "cli.app = app\n"
+            "sys.argv = ['mlops', 'diff', 'integration', 'uat']\n"
+            "cli.main()\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 1, result.stderr
+        assert marker.read_text() == "ran"
 
 
 # --------------------------------------------------------------------------- layout

@@ -4,6 +4,9 @@ group; importing them registers their commands on `app`."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
 import sys
 
 import typer
@@ -21,6 +24,8 @@ def main() -> None:
 
     from spec.project import enable_parse_cache
 
+    # Registered before the command runs, so it runs after every exit handler the command adds.
+    atexit.register(_leave)
     enable_parse_cache()
     try:
         code = app(standalone_mode=False)
@@ -38,4 +43,23 @@ def main() -> None:
             sys.exit(0)
         typer.echo(f"{where}: {exc.format_message()} (see {where} --help)", err=True)
         sys.exit(EXIT_ERROR)
-    sys.exit(code if isinstance(code, int) else 0)
+    _finished.append(code if isinstance(code, int) else 0)
+    sys.exit(_finished[-1])
+
+
+# The exit code of a command that returned (typer.Exit included); empty after a traceback.
+_finished: list[int] = []
+
+
+def _leave() -> None:
+    """The process's last step once a command has finished: flush the output and end at once.
+    By now Python has waited for the command's threads and run its exit handlers; what remains
+    is freeing every object of the heap one by one (with a last garbage collection over it),
+    which the operating system does at once. At a thousand components that teardown is a fifth
+    of `mlops diff`. After a traceback, Python's ordinary exit runs instead."""
+    if not _finished:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe (`mlops status | head`)
+            stream.flush()
+    os._exit(_finished[-1])

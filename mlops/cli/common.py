@@ -176,10 +176,11 @@ def echo_resources(resources, stack: str, limit: int = 8) -> None:
         return
     counts = {s: sum(1 for r in resources if r.status == s) for s in SYMBOLS}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    typer.echo(f"Kubernetes objects that change in {stack} ({summary}):")
+    lines = [f"Kubernetes objects that change in {stack} ({summary}):"]
     for r in resources:
         fields = ", ".join(r.fields[:limit]) + (f" (+{len(r.fields) - limit} more)" if len(r.fields) > limit else "")
-        typer.echo(f"  {SYMBOLS[r.status]:>2} {r.kind} {r.object}" + (f": {fields}" if fields else ""))
+        lines.append(f"  {SYMBOLS[r.status]:>2} {r.kind} {r.object}" + (f": {fields}" if fields else ""))
+    typer.echo("\n".join(lines))  # one write: a line at a time costs a system call each, unbuffered
 
 
 def show_update(update, *, dry_run: bool) -> None:
