@@ -34,6 +34,7 @@ _DUMPER: Any = None
 
 
 def _plain_representer() -> type:
+    from ruamel.yaml.nodes import ScalarNode
     from ruamel.yaml.representer import SafeRepresenter
     from ruamel.yaml.tag import Tag
 
@@ -44,6 +45,10 @@ def _plain_representer() -> type:
         decodes its text character by character: a third of the time of a large plan)."""
 
         tags: ClassVar[dict[str, Tag]] = {}
+        # The resolver's verdict on a scalar (may it be written plain?) depends on its text
+        # alone, and manifests repeat the same texts (keys, labels) thousands of times. ruamel's
+        # C emitter asks the dumper it builds from this class and the resolver, this class first.
+        resolved: ClassVar[dict[tuple[Any, ...], Any]] = {}
 
         def shared(self, tag: Any) -> Any:
             if isinstance(tag, str):
@@ -62,15 +67,19 @@ def _plain_representer() -> type:
         def represent_mapping(self, tag: Any, mapping: Any, flow_style: Any = None) -> Any:
             return super().represent_mapping(self.shared(tag), mapping, flow_style)
 
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            if kind is not ScalarNode:
+                return super().resolve(kind, value, implicit)  # type: ignore[misc]
+            key = (value, *implicit)
+            found = self.resolved.get(key)
+            if found is None:
+                found = self.resolved[key] = super().resolve(kind, value, implicit)  # type: ignore[misc]
+            return found
+
     return PlainRepresenter
 
 
-def dump_yaml(data: Any, sort_keys: bool = False) -> str:
-    """Block YAML text for plain data (manifests), through ruamel.yaml's libyaml emitter: keys in
-    the data's order, or sorted (equal data, equal text). Nothing else: editing a file in place
-    (comments and layout kept) is `mlops.yamledit`'s job."""
-    import io
-
+def _dumper() -> Any:
     global _DUMPER
     if _DUMPER is None:
         from ruamel.yaml import YAML
@@ -81,9 +90,68 @@ def dump_yaml(data: Any, sort_keys: bool = False) -> str:
         _DUMPER.allow_unicode = True
         _DUMPER.width = 4096
         _DUMPER.representer.sort_base_mapping_type_on_output = False
+    return _DUMPER
+
+
+def dump_yaml(data: Any, sort_keys: bool = False) -> str:
+    """Block YAML text for plain data (manifests), through ruamel.yaml's libyaml emitter: keys in
+    the data's order, or sorted (equal data, equal text). Nothing else: editing a file in place
+    (comments and layout kept) is `mlops.yamledit`'s job."""
+    import io
+
+    dumper = _dumper()
+    if sort_keys:
+        data = _sorted(data)
     buffer = io.StringIO()
-    _DUMPER.dump(_sorted(data) if sort_keys else data, buffer)
+    try:
+        node = _node(data)
+    except _NotPlain:
+        dumper.dump(data, buffer)  # a float, or another type ruamel's representer knows
+    else:
+        dumper.serialize(node, buffer)
     return buffer.getvalue()
+
+
+class _NotPlain(Exception):
+    pass
+
+
+_NODE_TYPES: Any = None
+
+
+def _node(value: Any) -> Any:
+    """The representation tree of plain data, built directly: the nodes ruamel's safe representer
+    builds for str, int, bool, None, dicts and lists (block style), at half its cost, which is
+    most of the time of a large plan. tests/test_plan_speed.py holds the text equal to ruamel's
+    own for every object of every committed stack."""
+    global _NODE_TYPES
+    if _NODE_TYPES is None:
+        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+        tags = {name: _dumper().representer.shared(f"tag:yaml.org,2002:{name}") for name in _TAGS}
+        _NODE_TYPES = (MappingNode, ScalarNode, SequenceNode, tags)
+    mapping, scalar, sequence, tags = _NODE_TYPES
+
+    def build(value: Any) -> Any:
+        kind = type(value)
+        if kind is str:
+            return scalar(tags["str"], value)
+        if kind is dict:
+            return mapping(tags["map"], [(build(k), build(v)) for k, v in value.items()], flow_style=False)
+        if kind is list:
+            return sequence(tags["seq"], [build(v) for v in value], flow_style=False)
+        if kind is bool:
+            return scalar(tags["bool"], "true" if value else "false")
+        if kind is int:
+            return scalar(tags["int"], str(value))
+        if value is None:
+            return scalar(tags["null"], "null")
+        raise _NotPlain
+
+    return build(value)
+
+
+_TAGS = ("str", "map", "seq", "bool", "int", "null")
 
 
 def _sorted(value: Any) -> Any:
