@@ -20,6 +20,7 @@ from typing import Any
 from components.manifests import to_config_text
 from components.node_pools import NODE_POOL_TYPE
 from components.render import Declared, declared
+from mlops import plan_index
 from mlops.plan_files import write_files
 from mlops.processes import alive
 from spec.environment import Environment
@@ -39,6 +40,7 @@ class PlanResult:
     out: Path
     files: list[Path]
     groups: dict[str, Counter]
+    unchanged: int = 0  # files kept from the plan it replaced
 
 
 def wire_names(value: Any, key: str = "") -> Any:
@@ -132,7 +134,10 @@ def write_plan(env: Environment, out: Path) -> PlanResult:
     try:
         for group in groups:
             (staging / group).mkdir()
-        _write_all(staging, entries)
+        # Files of the plan being replaced whose documents are unchanged are linked, not written.
+        kept, to_write = plan_index.keep_unchanged(plan_index.load(out), out, staging, entries)
+        _write_all(staging, [(relative, body) for relative, _, body in to_write])
+        plan_index.save(staging, kept, to_write)
         (staging / MARKER).write_text(f"stack: {env.name}\nobjects: {len(entries)}\n", encoding="utf-8")
         old = _swap_in(staging, out)
     except BaseException as exc:
@@ -143,7 +148,7 @@ def write_plan(env: Environment, out: Path) -> PlanResult:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    return PlanResult(out, [out / relative for relative, _ in entries], groups)
+    return PlanResult(out, [out / relative for relative, _ in entries], groups, len(kept))
 
 
 class _WorkerFailed(Exception):

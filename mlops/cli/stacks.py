@@ -90,8 +90,10 @@ def plan(
         [group, str(sum(counts.values())), ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))]
         for group, counts in sorted(result.groups.items())
     ]
+    unchanged = f", {result.unchanged} unchanged since the plan it replaced" if result.unchanged else ""
     title = (
-        f"Objects the {stack} program declares (rendered offline, not a preview): {len(result.files)} in {result.out}"
+        f"Objects the {stack} program declares (rendered offline, not a preview): {len(result.files)} in "
+        f"{result.out}{unchanged}"
     )
     print_table(title, ["group", "objects", "kinds"], rows)
     _worker_groups(env)
