@@ -114,9 +114,7 @@ def test_digests_tell_types_and_order_apart() -> None:
     assert plan_index.document_digest({"a": 1, "b": 2}) != plan_index.document_digest({"b": 2, "a": 1})
 
 
-def test_where_links_fail_the_files_are_written(
-    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_where_links_fail_the_files_are_written(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A file system without hard links (or a plan on another one) costs time, never the plan."""
     out = tmp_path / "plan"
     write_plan(load_environment(project, "integration"), out)
