@@ -8,6 +8,7 @@ again. The result is the same bytes as a plan written from nothing (tests/test_p
 from __future__ import annotations
 
 import hashlib
+import json
 import marshal
 import os
 import sys
@@ -16,6 +17,8 @@ from typing import Any
 
 INDEX = ".mlops-plan-index"
 Entry = tuple[str, int, int]  # document digest, file size, file mtime (ns)
+# About 100 bytes a file: far above any real plan, far below what could hurt to read.
+MAX_INDEX_BYTES = 64 * 1024 * 1024
 
 
 def document_digest(body: Any) -> str | None:
@@ -43,13 +46,17 @@ def writer_signature() -> str:
 def load(plan: Path) -> dict[str, Entry]:
     """The index of the plan at `plan`; empty when there is none or it is not ours."""
     try:
-        data = marshal.loads((plan / INDEX).read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
-        return {}
-    if not (isinstance(data, tuple) and len(data) == 2 and data[0] == writer_signature()):
-        return {}
-    entries = data[1]
-    return entries if isinstance(entries, dict) else {}
+        path = plan / INDEX
+        if path.stat().st_size > MAX_INDEX_BYTES:
+            return {}
+        data = json.loads(path.read_bytes())
+        if data["writer"] != writer_signature():
+            return {}
+        return {
+            str(name): (str(digest), int(size), int(mtime)) for name, (digest, size, mtime) in data["files"].items()
+        }
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return {}  # missing, damaged, foreign or hostile: keep nothing
 
 
 def keep_unchanged(
@@ -88,4 +95,5 @@ def save(staging: Path, kept: dict[str, Entry], written: list[tuple[str, str | N
         if digest is not None:
             stat = os.stat(os.path.join(staging, relative))
             entries[relative] = (digest, stat.st_size, stat.st_mtime_ns)
-    (staging / INDEX).write_bytes(marshal.dumps((writer_signature(), entries)))
+    index = {"writer": writer_signature(), "files": entries}
+    (staging / INDEX).write_text(json.dumps(index, separators=(",", ":")), encoding="utf-8")

@@ -3,6 +3,7 @@ writes the others; whatever it kept, the result is byte for byte the plan writte
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,7 @@ class TestReplacingAPlan:
         assert result.unchanged == len(result.files) - 1
         assert files(out) == fresh(project, "integration", tmp_path)
 
-    @pytest.mark.parametrize("damage", ["garbage", "missing", "other writer"])
+    @pytest.mark.parametrize("damage", ["garbage", "missing", "other writer", "nested", "wrong shape"])
     def test_an_index_that_cannot_be_trusted_keeps_nothing(
         self, project: Path, tmp_path: Path, damage: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -88,6 +89,10 @@ class TestReplacingAPlan:
             index.write_bytes(b"\x00not marshal")
         elif damage == "missing":
             index.unlink()
+        elif damage == "nested":
+            index.write_text("[" * 100_000 + "]" * 100_000)
+        elif damage == "wrong shape":
+            index.write_text(json.dumps({"writer": plan_index.writer_signature(), "files": {"a.yaml": [1]}}))
         else:
             monkeypatch.setattr(plan_index, "writer_signature", lambda: "a newer writer")
         before = inodes(out)

@@ -349,8 +349,9 @@ class TestPlanDirectory:
             raise OSError(28, "No space left on device", str(Path(root) / entries[0][0]))
 
         out = tmp_path / "plan"
+        # Over integration's plan, uat's objects (another namespace) are all written anew.
         output = self.fails_over_a_plan(
-            cli, out, "integration", lambda: monkeypatch.setattr("mlops.plan.write_files", full_disk)
+            cli, out, "uat", lambda: monkeypatch.setattr("mlops.plan.write_files", full_disk)
         )
         assert output.startswith(f"--out: {out}: cannot write the plan: ")
         assert output.endswith(".yaml: No space left on device")
