@@ -1,7 +1,5 @@
 """`mlops canary start|weight|promote|abort`: a second version of a component beside the stable one."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """`mlops version ...` (the catalogue) and `mlops component add|remove` (pins in a stack)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """`mlops challenger create|list|destroy`: throw-away replicas of an environment."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

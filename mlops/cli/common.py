@@ -1,8 +1,6 @@
 """What every `mlops` command shares: the Typer app, options, the one-line error handling,
 confirmation, tables and the hand-over to the Pulumi CLI."""
 
-from __future__ import annotations
-
 import functools
 from collections.abc import Callable
 from pathlib import Path

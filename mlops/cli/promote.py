@@ -1,7 +1,5 @@
 """`mlops diff`, `promote`, `pin`, `rollback`: change which versions a stack runs."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -2,8 +2,6 @@
 (a pull request's base), as text, markdown (the pull-request comment) or JSON. The base's project
 files are read from git's objects into a temporary directory: nothing is checked out."""
 
-from __future__ import annotations
-
 import dataclasses
 import json
 import subprocess

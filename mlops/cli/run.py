@@ -1,7 +1,5 @@
 """`mlops run`: start components on this machine with a stack's config (mlops/local_run.py)."""
 
-from __future__ import annotations
-
 import contextlib
 import os
 import signal
@@ -150,7 +148,7 @@ def run(
     _supervise(root, stack, planned, key_file)
 
 
-def _supervise(root: Path, stack: str, planned: list[LocalComponent], key_file: Path) -> None:
+def _supervise(root: Path, stack: str, planned: "list[LocalComponent]", key_file: Path) -> None:
     from mlops import local_run
     from spec.errors import ConfigError
 

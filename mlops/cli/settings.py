@@ -1,7 +1,5 @@
 """`mlops settings list|set|inherit`: the layered settings at each level."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

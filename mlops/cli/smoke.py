@@ -1,7 +1,5 @@
 """`mlops smoke`: call every deployed component over HTTP."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

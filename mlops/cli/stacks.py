@@ -1,7 +1,5 @@
 """`mlops validate`, `plan`, `preview`, `status`, `history`: look at stacks without changing them."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 
