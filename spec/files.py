@@ -262,8 +262,12 @@ class ParseCache:
             return read_yaml(path, display)  # reports the problem in one line
         key = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
         entry = self.entries.get(str(path))
-        if entry is not None and entry[0] == key:
-            return marshal.loads(entry[1])
+        if entry is not None:
+            try:
+                if entry[0] == key:
+                    return marshal.loads(entry[1])
+            except (TypeError, ValueError, EOFError, IndexError, KeyError):
+                pass  # a damaged entry: the file is parsed again and the entry rewritten
         data = read_yaml(path, display)
         self.entries[str(path)] = (key, marshal.dumps(data))
         self.changed = True

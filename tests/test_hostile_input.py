@@ -292,3 +292,28 @@ class TestReaderBounds:
         path = tmp_path / "f.yaml"
         path.write_bytes(b"config:\n  x: \xff\xfe\n")
         assert self.problem(lambda: read_text(path, "f.yaml")).startswith("f.yaml: is not UTF-8 text (byte 13 is 0xff)")
+
+
+class TestDamagedParseCache:
+    """The parse cache is ours, but a damaged one (a crash mid-copy, a foreign tool) must cost a
+    re-parse, never a traceback or a wrong answer."""
+
+    @pytest.mark.parametrize("damage", ["not bytes", "truncated", "wrong shape", "not marshal"])
+    def test_status_reads_the_files_again(self, project: Path, damage: str) -> None:
+        assert mlops(project, "status", "-s", "integration").code == 0
+        path = project / "build" / "cache" / "parsed.marshal"
+        version, tag, entries = marshal.loads(path.read_bytes())
+        for name, (key, data) in list(entries.items()):
+            if damage == "not bytes":
+                entries[name] = (key, {"name": "other"})
+            elif damage == "truncated":
+                entries[name] = (key, data[: len(data) // 2])
+            elif damage == "wrong shape":
+                entries[name] = key
+        written = b"\x00garbage" if damage == "not marshal" else marshal.dumps((version, tag, entries))
+        path.write_bytes(written)
+        run = mlops(project, "status", "-s", "integration")
+        assert "Traceback" not in run.stderr
+        assert run.code == 0, run.stderr
+        # The cache was rewritten whole: the next command reads it without a problem.
+        assert all(isinstance(data, bytes) for _, data in marshal.loads(path.read_bytes())[2].values())
