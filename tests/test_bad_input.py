@@ -1,59 +1,18 @@
 """Bad input: each mistake gets exactly one line naming the file, the key and the fix, through the
-validator, through the program (as `pulumi up` would show it) and through the CLI (exit 2)."""
+validator. (The same mistakes through the program and the CLI: test_bad_input_program_cli.py.)"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from mlops.cli import app
 from spec.environment import load_environment
-from spec.errors import ConfigError, ProgramError
+from spec.errors import ConfigError
 
-from .conftest import Runner, edit_stack, edit_yaml
-
-CATALOGUE = Path("config") / "components"
-
-
-def pin(which: str, /, **changes: Any) -> Callable[[dict], None]:
-    def change(config: dict) -> None:
-        for p in config["mlops:components"]:
-            if p["name"] == which:
-                p.update(changes)
-
-    return change
-
-
-def in_catalogue(name: str, change: Callable[[dict], None]) -> Callable[[Path], None]:
-    return lambda root: edit_yaml(root / CATALOGUE / f"{name}.yaml", change)
-
-
-def in_stack(stack: str, change: Callable[[dict], None]) -> Callable[[Path], None]:
-    return lambda root: edit_stack(root, stack, change)
-
-
-def rename_key(old: str, new: str) -> Callable[[dict], None]:
-    def change(config: dict) -> None:
-        config[new] = config.pop(old)
-
-    return change
-
-
-def write(relative: str, text: str) -> Callable[[Path], None]:
-    return lambda root: (root / relative).write_text(text)
-
-
-def set_key(key: str, value: Any) -> Callable[[dict], None]:
-    return lambda config: config.__setitem__(key, value)
-
-
-def first_version(change: Callable[[dict], None]) -> Callable[[dict], None]:
-    return lambda data: change(data["versions"][0])
-
+from .bad_input_helpers import CATALOGUE, first_version, in_catalogue, in_stack, pin, rename_key, set_key, write
+from .conftest import edit_yaml
 
 # (id, stack, how to break the project, file named, key named, words of the fix)
 CASES: list[tuple[str, str, Callable[[Path], None], str, str, str]] = [
@@ -405,89 +364,3 @@ def test_one_line_naming_file_key_and_fix(project: Path, stack: str, breaks, fil
 
 def test_there_are_at_least_twenty_cases() -> None:
     assert len(CASES) >= 20
-
-
-class TestThroughTheProgram:
-    """The same mistakes stop `pulumi up` before anything is declared, with the same one line."""
-
-    def test_misspelt_key_stops_the_program(self, project: Path, offline_engine: Runner) -> None:
-        edit_stack(project, "uat", pin("document_tagging", versoin=1))
-        with pytest.raises(ProgramError) as caught:
-            offline_engine(project, "uat")
-        assert str(caught.value) == (
-            "Pulumi.uat.yaml: mlops:components[document_tagging].versoin: unknown key (did you mean 'version'?); "
-            "allowed keys: name, type, version, settings, canary"
-        )
-
-    def test_a_value_that_is_not_structured_stops_the_program(self, project: Path, offline_engine: Runner) -> None:
-        """Config is read with `pulumi.Config.get_object`: a plain string where a mapping belongs
-        is one line, never a guess."""
-        with pytest.raises(ProgramError) as caught:
-            offline_engine(project, "uat", {"mlops:cluster": "ml-platform"})
-        assert str(caught.value) == (
-            "Pulumi.uat.yaml: mlops:cluster: is not structured data: write it as a YAML mapping"
-        )
-
-    def test_a_string_of_json_is_not_parsed_as_an_object(self, project: Path, offline_engine: Runner) -> None:
-        """The environment config arrives as the CLI hands it; a string value that looks like JSON
-        stays a string inside it."""
-        run = offline_engine(project, "uat", {"mlops:environment_config": {"banner": '{"a": 1}'}})
-        (config,) = [r for r in run.kubernetes_objects() if r.name == "uat-environment-config"]
-        assert '"banner": "{\\"a\\": 1}"' in config.inputs["data"]["environment_config.yaml"]
-
-    def test_production_rule_stops_the_program(self, project: Path, offline_engine: Runner) -> None:
-        edit_stack(project, "production", pin("sentiment_analysis", settings={"replicas": 1}))
-        with pytest.raises(ProgramError, match=r"^Pulumi\.production\.yaml: .*needs replicas >= 2"):
-            offline_engine(project, "production")
-
-
-class TestThroughTheCli:
-    def test_validate_exits_2_with_one_line_and_no_traceback(
-        self, project: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        edit_stack(project, "uat", pin("sentiment_analysis", version=999))
-        monkeypatch.chdir(project / "config")  # the project is found by walking up
-        result = CliRunner().invoke(app, ["validate", "-s", "uat"])
-        assert result.exit_code == 2
-        assert "Traceback" not in result.output
-        lines = result.output.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("Pulumi.uat.yaml: mlops:components[sentiment_analysis].version:")
-
-    def test_validate_passes_on_the_committed_project(self, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.chdir(project)
-        result = CliRunner().invoke(app, ["validate"])
-        assert result.exit_code == 0, result.output
-        assert result.output.count("ok: ") == 3
-
-    def test_validate_checks_the_chain_across_stacks(self, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        """The program reads no other stack's file; `mlops validate` checks the chain."""
-        edit_stack(project, "integration", set_key("mlops:environment", {"promotes_to": "uta"}))
-        load_environment(project, "integration")  # valid on its own
-        monkeypatch.chdir(project)
-        result = CliRunner().invoke(app, ["validate"])
-        assert result.exit_code == 2
-        assert result.output.strip().splitlines()[0] == (
-            "Pulumi.integration.yaml: mlops:environment.promotes_to: no stack 'uta' (Pulumi.uta.yaml not found) "
-            "(did you mean 'uat'?); use one of: production, uat"
-        )
-        edit_stack(project, "integration", set_key("mlops:environment", {"promotes_to": "uat"}))
-        edit_stack(project, "production", set_key("mlops:environment", {"promotes_to": "integration"}))
-        result = CliRunner().invoke(app, ["validate"])
-        assert result.exit_code == 2
-        assert "the chain loops (integration -> uat -> production -> integration)" in result.output
-
-    def test_unknown_stack(self, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.chdir(project)
-        result = CliRunner().invoke(app, ["validate", "-s", "prod"])
-        assert result.exit_code == 2
-        assert (
-            result.output.strip()
-            == "unknown stack 'prod' (did you mean 'production'?): use one of integration, production, uat"
-        )
-
-    def test_outside_a_project(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.chdir(tmp_path)
-        result = CliRunner().invoke(app, ["validate"])
-        assert result.exit_code == 2
-        lines = result.output.strip().splitlines()
-        assert len(lines) == 1 and "no Pulumi.yaml here or in any parent directory" in lines[0]

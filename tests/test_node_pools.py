@@ -13,7 +13,7 @@ from mlops.cli import app
 from spec.environment import load_environment
 from spec.errors import ConfigError
 
-from .conftest import edit_stack
+from .conftest import COMMITTED_STACKS, REPO, edit_stack, stack_config
 
 BASE = {"cluster": "ml", "location": "europe-west2", "gcp_project": "acme", "worker_type": "4-CPU-26GB-RAM"}
 SA = "ml-nodes@acme.iam.gserviceaccount.com"
@@ -120,3 +120,9 @@ class TestStackFiles:
             app, ["plan", "-s", "integration", "--out", str(project / "p")], catch_exceptions=False
         )
         assert "2 (1 per zone)" in plan.output and "europe-west2-a, europe-west2-b" in plan.output
+
+
+def test_production_has_its_own_worker_group() -> None:
+    production = set(stack_config(REPO, "production")["mlops:worker_groups"])
+    others = set().union(*(stack_config(REPO, s)["mlops:worker_groups"] for s in COMMITTED_STACKS if s != "production"))
+    assert production and not production & others

@@ -358,12 +358,6 @@ def test_every_environment_is_on_a_different_version_set() -> None:
     assert len({tuple(v) for v in resolved.values()}) == len(COMMITTED_STACKS)
 
 
-def test_production_has_its_own_worker_group() -> None:
-    production = set(stack_config(REPO, "production")["mlops:worker_groups"])
-    others = set().union(*(stack_config(REPO, s)["mlops:worker_groups"] for s in COMMITTED_STACKS if s != "production"))
-    assert production and not production & others
-
-
 EDGE_TYPES = {
     "gcp:compute/globalAddress:GlobalAddress",
     "gcp:certificatemanager/dnsAuthorization:DnsAuthorization",
