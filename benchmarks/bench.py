@@ -3,7 +3,7 @@
 Targets (issue 9): `status`, `diff` and `promote --dry-run` on 1000 components each under 0.5 s;
 `plan` of 1000 components under 5 s. Each figure is the wall time of the whole command as a user
 runs it (a fresh process: interpreter start, imports, validation, output); each line prints the
-best of N runs and every run. The first run of each project is "cold": no parsed catalogue
+best and the median of N runs and every run. The first run of each project is "cold": no parsed catalogue
 cached yet (as after a `git pull` that changed every catalogue file); the later runs are warm.
 For scale, the line "python -c pass" is a bare interpreter start on the same machine.
 
@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,10 +89,12 @@ def timed(args: list[str], cwd: Path, runs: int, command: str = MLOPS) -> list[f
 
 
 def report(label: str, times: list[float], target: float | None = None) -> None:
-    best = min(times)
+    """One line: the best and the median run (the target is judged on the best: this machine's
+    noise only ever adds time), then every run."""
+    best, median = min(times), statistics.median(times)
     runs = ", ".join(f"{t:.2f}" for t in times)
     verdict = "" if target is None else f" (target < {target:g} s) {'ok' if best < target else 'SLOW'}"
-    print(f"{label}: {best:.2f} s best of {len(times)} ({runs}){verdict}", flush=True)
+    print(f"{label}: {best:.2f} s best, {median:.2f} s median of {len(times)} ({runs}){verdict}", flush=True)
 
 
 def main() -> None:
