@@ -122,7 +122,7 @@ _NODE_TYPES: Any = None
 def _node(value: Any) -> Any:
     """The representation tree of plain data, built directly: the nodes ruamel's safe representer
     builds for str, int, bool, None, dicts and lists (block style), at half its cost, which is
-    most of the time of a large plan. tests/test_plan_speed.py holds the text equal to ruamel's
+    most of the time of a large plan. tests/test_plan_files.py holds the text equal to ruamel's
     own for every object of every committed stack."""
     global _NODE_TYPES
     if _NODE_TYPES is None:
