@@ -313,8 +313,8 @@ def test_a_long_table_is_plain_aligned_columns(project: Path, cli, monkeypatch: 
 
 
 def test_changes_worked_out_in_two_processes_equal_one(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past PARALLEL_FROM changed components half of them are compared in a forked process; the
-    result is the same list, in the same order."""
+    """Past PARALLEL_FROM changed components two in five of them are compared in a forked process;
+    the result is the same list, in the same order."""
     from mlops import changes
     from mlops.promotion import prepare_promotion
 
@@ -332,5 +332,5 @@ def test_changes_worked_out_in_two_processes_equal_one(project: Path, monkeypatc
     monkeypatch.setattr(changes, "_changes", recorded)
     forked = update.resources()
     assert serial and [c.__dict__ for c in forked] == [c.__dict__ for c in serial]
-    # This process did only its half (the forked one did the other, and did not fail).
+    # This process did only its share (the forked one did the rest, and did not fail).
     assert in_this_process == [["document_tagging", "sentiment_analysis"]]
