@@ -62,3 +62,14 @@ def stack_config(root: Path, stack: str) -> dict[str, Any]:
 
 def edit_stack(root: Path, stack: str, change: Callable[[dict[str, Any]], None]) -> None:
     edit_yaml(root / f"Pulumi.{stack}.yaml", lambda data: change(data["config"]))
+
+
+def set_pin_settings(name: str, **settings: Any) -> Callable[[dict[str, Any]], None]:
+    """An edit_stack change: the pin of component `name` gets exactly these settings."""
+
+    def change(config: dict[str, Any]) -> None:
+        for pin in config["mlops:components"]:
+            if pin["name"] == name:
+                pin["settings"] = settings
+
+    return change

@@ -10,14 +10,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from importlib.metadata import distribution, version
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from mlops_runtime.service import HEALTH_PATHS
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 from components.pod_spec import RUN_AS_USER
 
@@ -35,17 +33,7 @@ from .test_app_sentiment import (
     predict,
     samples,
 )
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) per Dockerfile instruction, continuation lines joined."""
-    text = re.sub(r"\\\n", " ", (APP_DIR / "Dockerfile").read_text())
-    lines = [line.strip() for line in text.splitlines()]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines if line and line[0] != "#"]
-
-
-def entrypoint() -> list[str]:
-    return json.loads(next(args for name, args in dockerfile_instructions() if name == "ENTRYPOINT"))
+from .test_apps import closure, dockerfile_instructions, entrypoint, pins
 
 
 class TestMetricsAndHealth:
@@ -122,7 +110,7 @@ class TestServer:
 
     @staticmethod
     def command(port: int) -> list[str]:
-        command = entrypoint()
+        command = entrypoint(APP_DIR)
         command[command.index("--host") + 1] = "127.0.0.1"
         command[command.index("--port") + 1] = str(port)
         return [sys.executable, *command[1:]]
@@ -182,11 +170,11 @@ class TestImage:
     PINNED_BASE = re.compile(r"^[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}( AS \w+)?$")
 
     def test_every_base_is_pinned_by_tag_and_digest(self) -> None:
-        bases = [args for name, args in dockerfile_instructions() if name == "FROM"]
+        bases = [args for name, args in dockerfile_instructions(APP_DIR) if name == "FROM"]
         assert bases and all(self.PINNED_BASE.match(base) and "slim" in base for base in bases), bases
 
     def test_runs_as_the_pods_user_on_the_catalogue_port(self) -> None:
-        instructions = dockerfile_instructions()
+        instructions = dockerfile_instructions(APP_DIR)
         final = instructions[max(i for i, (name, _) in enumerate(instructions) if name == "FROM") :]
         assert [args for name, args in final if name == "USER"] == [f"{RUN_AS_USER}:{RUN_AS_USER}"]
         names = [name for name, _ in final]
@@ -194,17 +182,19 @@ class TestImage:
         assert ("HEALTHCHECK", "NONE") in final
         port = str(CATALOGUE["port"])
         assert [args for name, args in instructions if name == "EXPOSE"] == [port]
-        assert entrypoint()[entrypoint().index("--port") + 1] == port
-        assert entrypoint()[:5] == ["python", "-m", "uvicorn", "--factory", "sentiment_analysis.app:create_app"]
+        assert entrypoint(APP_DIR)[entrypoint(APP_DIR).index("--port") + 1] == port
+        assert entrypoint(APP_DIR)[:5] == ["python", "-m", "uvicorn", "--factory", "sentiment_analysis.app:create_app"]
 
     def test_no_package_caches(self) -> None:
-        installs = [args for name, args in dockerfile_instructions() if re.search(r"pip .*install", args)]
+        installs = [args for name, args in dockerfile_instructions(APP_DIR) if re.search(r"pip .*install", args)]
         assert installs and all("--no-cache-dir" in args for args in installs)
         assert "apt-get" not in (APP_DIR / "Dockerfile").read_text()
 
     def test_copies_only_what_the_service_runs_from_the_apps_context(self) -> None:
         sources = [
-            args.split()[0] for name, args in dockerfile_instructions() if name == "COPY" and "--from" not in args
+            args.split()[0]
+            for name, args in dockerfile_instructions(APP_DIR)
+            if name == "COPY" and "--from" not in args
         ]
         assert sources == [
             "sentiment_analysis/requirements.txt",
@@ -222,23 +212,3 @@ class TestImage:
         assert set(locked) == closure(["fastapi", "uvicorn", "prometheus-client"])
         # The same runtime as the other model server's image.
         assert locked == pins(REPO / "apps" / "document_tagging" / "requirements.txt")
-
-
-def pins(path: Path) -> dict[str, str]:
-    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
-    return {canonicalize_name(name): pinned for name, pinned in (line.split("==") for line in lines)}
-
-
-def closure(roots: list[str]) -> set[str]:
-    """The distributions `roots` need on this platform, from the installed metadata."""
-    needed: set[str] = set()
-    pending = [canonicalize_name(root) for root in roots]
-    while pending:
-        name = pending.pop()
-        if name not in needed:
-            needed.add(name)
-            requirements = [Requirement(text) for text in distribution(name).requires or []]
-            pending += [
-                canonicalize_name(r.name) for r in requirements if not r.marker or r.marker.evaluate({"extra": ""})
-            ]
-    return needed

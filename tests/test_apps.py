@@ -321,9 +321,7 @@ class TestImage:
         assert "apt-get" not in (self.APP / "Dockerfile").read_text()
 
     def test_lock_pins_the_whole_closure_at_the_tested_versions(self) -> None:
-        lines = (self.APP / "requirements.txt").read_text().splitlines()
-        pins = dict(line.split("==") for line in lines if line and not line.startswith("#"))
-        locked = {canonicalize_name(name): pinned for name, pinned in pins.items()}
+        locked = pins(self.APP / "requirements.txt")
         assert all(version(name) == pinned for name, pinned in locked.items())
         assert set(locked) == closure(["fastapi", "uvicorn", "prometheus-client"])
 
@@ -336,6 +334,12 @@ class TestImage:
         for source in sources:
             assert (CONTEXT / source).exists(), source
             assert not dockerignored(source), f"apps/.dockerignore leaves {source} out of the build context"
+
+
+def pins(path: Path) -> dict[str, str]:
+    """A lock file's distributions (canonical names) and their pinned versions."""
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return {canonicalize_name(name): pinned for name, pinned in (line.split("==") for line in lines)}
 
 
 def closure(roots: list[str]) -> set[str]:

@@ -18,7 +18,7 @@ from spec.environment import load_environment, resolve_settings
 from spec.errors import ConfigError
 from spec.settings import Autoscale, Settings
 
-from .conftest import K8S_VERSION, REPO, Runner, edit_stack, edit_yaml, stack_config
+from .conftest import K8S_VERSION, REPO, Runner, edit_stack, edit_yaml, set_pin_settings, stack_config
 from .program_run import ProgramRun, run_program
 
 A = {"min": 3, "max": 6, "cpu_target_percent": 70}
@@ -38,15 +38,6 @@ def min_pods(run: ProgramRun, deployment: dict[str, Any]) -> int:
 
 def objects(run: ProgramRun, kind: str) -> dict[str, dict[str, Any]]:
     return {r.inputs["metadata"]["name"]: r.inputs for r in run.kubernetes_objects() if r.kind == kind}
-
-
-def set_pin_settings(name: str, **settings: Any):
-    def change(config: dict) -> None:
-        for pin in config["mlops:components"]:
-            if pin["name"] == name:
-                pin["settings"] = settings
-
-    return change
 
 
 # (project, environment, component) -> (replicas, its level), (autoscale, its level)

@@ -122,18 +122,36 @@ class TestTheProcessEndsOnceTheCommandIsDone:
         assert result.returncode == 1, result.stderr
         assert json.loads(result.stdout)["pins"]
 
-    def test_a_closed_pipe_is_no_traceback(self, project: Path) -> None:
-        command = shutil.which("mlops", path=str(Path(sys.executable).parent))
-        assert command
-        # The reader is gone before the command writes: `mlops status | head -0`.
+    def test_output_left_for_a_closed_pipe_keeps_the_exit_code(self, tmp_path: Path) -> None:
+        """Output still buffered when the reader is gone (`mlops ... | head -0`): the last flush
+        fails, quietly, and the command's own exit code stands."""
+        script = (
+            "import sys\n"
+            "import mlops.cli as cli\n"
+            "def app(**kwargs):\n"
+            "    sys.stdout.write('left in the buffer\\n')\n"
+            "    return 3\n"
+            "cli.app = app\n"
+            "sys.argv = ['mlops']\n"
+            "cli.main()\n"
+        )
+        # Buffered output, as a user's shell has it (this machine's environment sets unbuffered).
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
         reader, writer = os.pipe()
         os.close(reader)
         try:
             result = subprocess.run(
-                [command, "status"], cwd=project, stdout=writer, stderr=subprocess.PIPE, text=True, check=False
+                [sys.executable, "-c", script],
+                cwd=tmp_path,
+                stdout=writer,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                check=False,
             )
         finally:
             os.close(writer)
+        assert result.returncode == 3, result.stderr
         assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
 
     def test_exit_handlers_a_command_registers_still_run(self, project: Path, tmp_path: Path) -> None:

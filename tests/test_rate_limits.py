@@ -18,7 +18,7 @@ from spec.environment import load_environment, resolve_settings
 from spec.errors import ConfigError
 from spec.settings import RateLimit, Settings
 
-from .conftest import REPO, Runner, edit_stack, edit_yaml, stack_config
+from .conftest import REPO, Runner, edit_stack, edit_yaml, set_pin_settings, stack_config
 from .crd_validate import validate_custom
 from .program_run import ProgramRun, run_program
 
@@ -28,15 +28,6 @@ NAMESPACE = "document-tagging-production"
 
 def limit(n: int) -> dict[str, int]:
     return {"requests_per_minute": n}
-
-
-def set_pin_settings(name: str, **settings: Any):
-    def change(config: dict) -> None:
-        for pin in config["mlops:components"]:
-            if pin["name"] == name:
-                pin["settings"] = settings
-
-    return change
 
 
 def backend_policies(run: ProgramRun) -> dict[str, dict[str, Any]]:

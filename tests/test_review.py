@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from typer.testing import CliRunner
 
 from mlops.cli import app
 
-from .conftest import REPO, edit_stack, edit_yaml
+from .conftest import REPO, edit_stack, edit_yaml, set_pin_settings
 
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
 API_KEY = "v1:Vm9rUFd6dHlOb0pYZ0xhRDpRcXRvWmhNY0NLZlN0bXhGc2k1bkVkR2pQbmJzRUJ3PT0="
@@ -65,13 +64,6 @@ def objects(data: dict[str, Any], name: str) -> dict[str, tuple[str, list[str]]]
     return {f"{o['kind']}/{o['object']}": (o["status"], o["fields"]) for o in stack(data, name)["objects"]}
 
 
-def set_pin_settings(name: str, settings: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
-    def change(config: dict[str, Any]) -> None:
-        next(p for p in config["mlops:components"] if p["name"] == name)["settings"] = settings
-
-    return change
-
-
 class TestEveryChangeShows:
     def test_nothing_changed_says_so(self, repo: Path) -> None:
         for fmt in ("text", "markdown"):
@@ -82,7 +74,7 @@ class TestEveryChangeShows:
         assert (data["changed"], data["rejected"], data["affected_stacks"]) == (False, False, [])
 
     def test_only_replicas_of_one_pin(self, repo: Path) -> None:
-        edit_stack(repo, "integration", set_pin_settings("sentiment_analysis", {"replicas": 3}))
+        edit_stack(repo, "integration", set_pin_settings("sentiment_analysis", replicas=3))
         data = as_json()
         integration = stack(data, "integration")
         assert rows(integration["settings"]) == {
